@@ -1,0 +1,41 @@
+import { CloseFrame } from "../close-frame.ts";
+
+/** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4). */
+export const OUT_NOTHING = 0;
+export const OUT_TEXT = 1;
+export const OUT_BINARY = 2;
+export const OUT_CLOSE = 3;
+export const OUT_STREAM = 4;
+export const OUT_JSON = 5;
+export type OutgoingKind = 0 | 1 | 2 | 3 | 4 | 5;
+
+export type MessageStream = AsyncIterable<unknown> | Iterator<unknown>;
+
+export function outgoingKind(value: unknown): OutgoingKind {
+  if (typeof value === "string") return OUT_TEXT;
+  if (value === undefined || value === null) return OUT_NOTHING;
+  if (typeof value !== "object") return OUT_JSON;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return OUT_BINARY;
+  if (value instanceof CloseFrame) return OUT_CLOSE;
+  if (Symbol.asyncIterator in value) return OUT_STREAM;
+  // Generators, not every iterable: an array or a Map is data, sent as JSON.
+  if (Symbol.iterator in value && typeof (value as { next?: unknown }).next === "function") return OUT_STREAM;
+  return OUT_JSON;
+}
+
+/** Bytes of a binary value, without copying. */
+export function toBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/** Iterates a stream whether it is async or a sync generator. */
+export async function* iterateStream(stream: MessageStream): AsyncGenerator<unknown> {
+  if (Symbol.asyncIterator in stream) {
+    yield* stream as AsyncIterable<unknown>;
+    return;
+  }
+  const iterator = stream as Iterator<unknown>;
+  for (let step = iterator.next(); step.done !== true; step = iterator.next()) yield step.value;
+}

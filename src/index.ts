@@ -1,0 +1,44 @@
+export { Listener } from "./server/listener.ts";
+export type { ListenerConfiguration, Http1Settings, RequestLimits } from "./server/listener.ts";
+export { Caller } from "./server/caller.ts";
+export type { RemoteAddress } from "./server/caller.ts";
+export type {
+  Principal,
+  Service,
+  ServiceConfig,
+  UpgradeRequest,
+  UpgradeResult,
+  UpgradeService,
+} from "./server/service.ts";
+export {
+  CloseFrame,
+  closeFrame,
+  GOING_AWAY,
+  INTERNAL_SERVER_ERROR,
+  INVALID_PAYLOAD,
+  MESSAGE_TOO_BIG,
+  NORMAL_CLOSURE,
+  POLICY_VIOLATION,
+  PROTOCOL_ERROR,
+  UNSUPPORTED_DATA,
+} from "./close-frame.ts";
+export {
+  AuthError,
+  AuthnError,
+  AuthzError,
+  ConnectionClosureError,
+  ConnectionError,
+  CorruptedFrameError,
+  HandshakeTimedOutError,
+  InvalidContinuationFrameError,
+  InvalidHandshakeError,
+  PayloadBindingError,
+  PayloadTooLargeError,
+  PayloadValidationError,
+  ReadTimedOutError,
+  SslError,
+  UpgradeError,
+  WebSocketError,
+  WriteTimedOutError,
+} from "./errors.ts";
+export type { UpgradeErrorOptions, WebSocketErrorOptions } from "./errors.ts";

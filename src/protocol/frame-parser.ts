@@ -1,0 +1,390 @@
+import { CorruptedFrameError, InvalidContinuationFrameError, PayloadTooLargeError, type WebSocketError } from "../errors.ts";
+import { isValidCloseCode, NO_STATUS_RECEIVED } from "./close-codes.ts";
+import { applyMask } from "./mask.ts";
+import {
+  isControlOpcode,
+  isKnownOpcode,
+  MAX_CONTROL_PAYLOAD,
+  OP_CONTINUATION,
+  OP_PING,
+  OP_PONG,
+  OP_TEXT,
+} from "./opcodes.ts";
+import { isUtf8, Utf8StreamDecoder } from "./utf8.ts";
+
+/** What `FrameParser.next()` found. The event's data is on the parser until the next call. */
+export const EV_NONE = 0;
+export const EV_TEXT = 1;
+export const EV_BINARY = 2;
+export const EV_PING = 3;
+export const EV_PONG = 4;
+export const EV_CLOSE = 5;
+export const EV_ERROR = 6;
+export type ParserEvent = 0 | 1 | 2 | 3 | 4 | 5 | 6;
+
+export interface FrameParserOptions {
+  /** "server" expects masked frames from its peer, "client" unmasked ones (RFC 6455 §5.1). */
+  role: "server" | "client";
+  /** Largest accepted frame payload; larger → 1009. 0 or less: no limit. */
+  maxFrameSize: number;
+  /** Largest accepted message (all fragments); larger → 1009. 0 or less: no limit. */
+  maxMessageSize: number;
+  /**
+   * Whether an extension claims RSV1 (permessage-deflate). Then the first frame of a
+   * message may carry it and the message's bytes are handed over undecoded, flagged
+   * `compressed`, for the extension to inflate and check.
+   */
+  rsv1Extension?: boolean;
+}
+
+const S_HEADER = 0;
+const S_PAYLOAD = 1;
+const S_DONE = 2;
+const HEADER_READ = -1;
+
+/**
+ * Incremental RFC 6455 frame parser: bytes in, events out, no I/O.
+ *
+ * `push()` hands it bytes in any chop; `next()` returns one event at a time so that the
+ * owner can stop pulling (when a handler is busy) without the parser buffering events.
+ * Payloads that arrive within one pushed chunk are unmasked in place and returned as views
+ * of it (no copy); the chunk must not be reused by the caller.
+ */
+export class FrameParser {
+  /** After EV_TEXT. */
+  text = "";
+  /** After EV_BINARY, EV_PING, EV_PONG. */
+  data: Buffer = EMPTY;
+  /** After EV_TEXT or EV_BINARY with an RSV1 extension: the payload is still compressed. */
+  compressed = false;
+  /** After EV_CLOSE: the code (1005 when the frame had none) and the reason. */
+  closeCode = NO_STATUS_RECEIVED;
+  closeReason = "";
+  /** After EV_ERROR: the violation, with the close code to send in `closeCode`. */
+  error: WebSocketError | undefined;
+
+  private readonly expectMasked: boolean;
+  private readonly maxFrameSize: number;
+  private readonly maxMessageSize: number;
+  private readonly rsv1Extension: boolean;
+
+  private chunks: Buffer[] = [];
+  /** Read offset into chunks[0]. */
+  private offset = 0;
+  private buffered = 0;
+  private state = S_HEADER;
+
+  private fin = false;
+  private opcode = 0;
+  private masked = false;
+  private maskKey: Uint8Array | undefined;
+  private remaining = 0;
+  private payloadRead = 0;
+
+  /** Opcode of the data message in progress, 0 when none. */
+  private messageOpcode = 0;
+  private messageBytes = 0;
+  private messageCompressed = false;
+  private textDecoder: Utf8StreamDecoder | undefined;
+  private parts: Buffer[] | undefined;
+  private controlParts: Buffer[] | undefined;
+
+  constructor(options: FrameParserOptions) {
+    this.expectMasked = options.role === "server";
+    this.maxFrameSize = options.maxFrameSize > 0 ? options.maxFrameSize : Infinity;
+    this.maxMessageSize = options.maxMessageSize > 0 ? options.maxMessageSize : Infinity;
+    this.rsv1Extension = options.rsv1Extension ?? false;
+  }
+
+  /** Bytes pushed but not yet consumed. */
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
+
+  /** True once a close frame or an error ended parsing; later bytes are ignored. */
+  get done(): boolean {
+    return this.state === S_DONE;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.state === S_DONE || chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  next(): ParserEvent {
+    for (;;) {
+      if (this.state === S_HEADER) {
+        const outcome = this.readHeader();
+        if (outcome !== HEADER_READ) return outcome;
+      } else if (this.state === S_PAYLOAD) {
+        const event = this.readPayload();
+        if (event !== EV_NONE) return event;
+        if (this.state === S_PAYLOAD) return EV_NONE;
+      } else {
+        return EV_NONE;
+      }
+    }
+  }
+
+  /** Parses a frame header: HEADER_READ, or EV_NONE for more bytes, or EV_ERROR. */
+  private readHeader(): ParserEvent | typeof HEADER_READ {
+    if (this.buffered < 2) return EV_NONE;
+    const b0 = this.peekByte(0);
+    const b1 = this.peekByte(1);
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    const len7 = b1 & 0x7f;
+    const control = isControlOpcode(opcode);
+
+    // Everything checkable from the first two bytes fails before the rest arrives.
+    if ((b0 & 0x30) !== 0) return this.failEvent(corrupt("Reserved bits RSV2 and RSV3 must be clear"));
+    if (!isKnownOpcode(opcode)) return this.failEvent(corrupt(`Reserved opcode 0x${opcode.toString(16)}`));
+    if (rsv1 && (!this.rsv1Extension || control || opcode === OP_CONTINUATION)) {
+      return this.failEvent(corrupt(this.rsv1Extension ? "RSV1 set on a control or continuation frame" : "RSV1 set but no extension was negotiated"));
+    }
+    if (control) {
+      if (!fin) return this.failEvent(corrupt("Fragmented control frame"));
+      if (len7 > MAX_CONTROL_PAYLOAD) return this.failEvent(corrupt("Control frame payload over 125 bytes"));
+    } else if (opcode === OP_CONTINUATION) {
+      if (this.messageOpcode === 0) return this.failEvent(badContinuation("Continuation frame without a message to continue"));
+    } else if (this.messageOpcode !== 0) {
+      return this.failEvent(badContinuation("New data frame while a fragmented message is in progress"));
+    }
+    if (masked !== this.expectMasked) {
+      return this.failEvent(corrupt(this.expectMasked ? "Client frame is not masked" : "Server frame is masked"));
+    }
+
+    const lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+    const headerSize = 2 + lengthBytes + (masked ? 4 : 0);
+    if (this.buffered < headerSize) return EV_NONE;
+
+    let length = len7;
+    if (lengthBytes === 2) {
+      length = (this.peekByte(2) << 8) | this.peekByte(3);
+    } else if (lengthBytes === 8) {
+      const high = this.peekByte(2);
+      if ((high & 0x80) !== 0) return this.failEvent(corrupt("64-bit payload length with the most significant bit set"));
+      // Lengths up to 2^53 are exact in a double; anything larger is over every limit anyway.
+      length = 0;
+      for (let i = 2; i < 10; i++) length = length * 256 + this.peekByte(i);
+    }
+
+    if (length > this.maxFrameSize) {
+      return this.failEvent(new PayloadTooLargeError(`Frame of ${length} bytes exceeds maxFrameSize of ${this.maxFrameSize} bytes`));
+    }
+    if (!control && this.messageBytes + length > this.maxMessageSize) {
+      return this.failEvent(new PayloadTooLargeError(`Message exceeds maxMessageSize of ${this.maxMessageSize} bytes`));
+    }
+
+    if (masked) {
+      const key = this.maskKey ?? (this.maskKey = new Uint8Array(4));
+      const at = 2 + lengthBytes;
+      key[0] = this.peekByte(at);
+      key[1] = this.peekByte(at + 1);
+      key[2] = this.peekByte(at + 2);
+      key[3] = this.peekByte(at + 3);
+    }
+    this.skip(headerSize);
+
+    this.fin = fin;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.remaining = length;
+    this.payloadRead = 0;
+    if (!control) {
+      if (opcode !== OP_CONTINUATION) {
+        this.messageOpcode = opcode;
+        this.messageCompressed = rsv1;
+      }
+      this.messageBytes += length;
+    }
+    this.state = S_PAYLOAD;
+    return HEADER_READ;
+  }
+
+  private readPayload(): ParserEvent {
+    if (isControlOpcode(this.opcode)) return this.readControlPayload();
+
+    // Fast path: a whole unfragmented message inside the current chunk, returned as a view.
+    if (this.fin && this.opcode !== OP_CONTINUATION && this.payloadRead === 0) {
+      const chunk = this.chunks[0];
+      if (this.remaining === 0 || (chunk !== undefined && chunk.length - this.offset >= this.remaining)) {
+        const payload = this.remaining === 0 ? EMPTY : this.take(this.remaining);
+        this.remaining = 0;
+        return this.finishWhole(payload);
+      }
+    }
+
+    while (this.remaining > 0 && this.buffered > 0) {
+      const chunk = this.chunks[0]!;
+      const n = Math.min(this.remaining, chunk.length - this.offset);
+      const piece = this.take(n);
+      this.remaining -= n;
+      if (this.messageOpcode === OP_TEXT && !this.messageCompressed) {
+        const decoder = this.textDecoder ?? (this.textDecoder = new Utf8StreamDecoder());
+        if (!decoder.push(piece)) return this.failEvent(invalidUtf8());
+      } else {
+        (this.parts ?? (this.parts = [])).push(piece);
+      }
+    }
+    if (this.remaining > 0) return EV_NONE;
+    this.state = S_HEADER;
+    if (!this.fin) return EV_NONE;
+    return this.finishFragmented();
+  }
+
+  private finishWhole(payload: Buffer): ParserEvent {
+    this.state = S_HEADER;
+    const opcode = this.messageOpcode;
+    const compressed = this.messageCompressed;
+    this.resetMessage();
+    this.compressed = compressed;
+    if (opcode === OP_TEXT && !compressed) {
+      if (!isUtf8(payload)) return this.failEvent(invalidUtf8());
+      this.text = payload.toString("utf8");
+      return EV_TEXT;
+    }
+    this.data = payload;
+    return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
+  }
+
+  private finishFragmented(): ParserEvent {
+    const opcode = this.messageOpcode;
+    const compressed = this.messageCompressed;
+    const decoder = this.textDecoder;
+    const parts = this.parts;
+    const size = this.messageBytes;
+    this.resetMessage();
+    this.compressed = compressed;
+    if (opcode === OP_TEXT && !compressed) {
+      const text = decoder === undefined ? "" : decoder.end();
+      if (text === undefined) return this.failEvent(invalidUtf8());
+      this.text = text;
+      return EV_TEXT;
+    }
+    this.data = parts === undefined ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
+  }
+
+  private resetMessage(): void {
+    this.messageOpcode = 0;
+    this.messageBytes = 0;
+    this.messageCompressed = false;
+    this.textDecoder = undefined;
+    this.parts = undefined;
+  }
+
+  private readControlPayload(): ParserEvent {
+    // Control payloads are tiny (≤ 125 bytes): gather them whole, then interpret.
+    while (this.remaining > 0 && this.buffered > 0) {
+      const chunk = this.chunks[0]!;
+      const n = Math.min(this.remaining, chunk.length - this.offset);
+      (this.controlParts ?? (this.controlParts = [])).push(this.take(n));
+      this.remaining -= n;
+    }
+    if (this.remaining > 0) return EV_NONE;
+    const parts = this.controlParts;
+    this.controlParts = undefined;
+    const payload = parts === undefined ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.state = S_HEADER;
+
+    if (this.opcode === OP_PING) {
+      this.data = payload;
+      return EV_PING;
+    }
+    if (this.opcode === OP_PONG) {
+      this.data = payload;
+      return EV_PONG;
+    }
+    return this.readClose(payload);
+  }
+
+  private readClose(payload: Buffer): ParserEvent {
+    if (payload.length === 1) return this.failEvent(corrupt("Close frame with a 1-byte payload"));
+    let code = NO_STATUS_RECEIVED;
+    let reason = "";
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      if (!isValidCloseCode(code)) return this.failEvent(corrupt(`Invalid close code ${code}`));
+      const reasonBytes = payload.subarray(2);
+      if (!isUtf8(reasonBytes)) return this.failEvent(invalidUtf8("close reason"));
+      reason = reasonBytes.toString("utf8");
+    }
+    this.closeCode = code;
+    this.closeReason = reason;
+    this.stop();
+    return EV_CLOSE;
+  }
+
+  /** Consumes `n` bytes that lie within chunks[0], unmasked, as a view of the chunk. */
+  private take(n: number): Buffer {
+    const chunk = this.chunks[0]!;
+    const start = this.offset;
+    const end = start + n;
+    if (this.masked) applyMask(chunk, start, end, this.maskKey!, this.payloadRead);
+    this.payloadRead += n;
+    this.advance(n);
+    return chunk.subarray(start, end);
+  }
+
+  private peekByte(index: number): number {
+    let i = this.offset + index;
+    for (let c = 0; ; c++) {
+      const chunk = this.chunks[c]!;
+      if (i < chunk.length) return chunk[i]!;
+      i -= chunk.length;
+    }
+  }
+
+  private skip(n: number): void {
+    while (n > 0) {
+      const available = this.chunks[0]!.length - this.offset;
+      const step = Math.min(n, available);
+      this.advance(step);
+      n -= step;
+    }
+  }
+
+  private advance(n: number): void {
+    this.offset += n;
+    this.buffered -= n;
+    if (this.offset === this.chunks[0]!.length) {
+      this.chunks.shift();
+      this.offset = 0;
+    }
+  }
+
+  private failEvent(error: WebSocketError): ParserEvent {
+    this.error = error;
+    this.closeCode = error.closeCode ?? 1002;
+    this.closeReason = "";
+    this.stop();
+    return EV_ERROR;
+  }
+
+  private stop(): void {
+    this.state = S_DONE;
+    this.chunks = [];
+    this.offset = 0;
+    this.buffered = 0;
+    this.resetMessage();
+    this.controlParts = undefined;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function corrupt(message: string): CorruptedFrameError {
+  return new CorruptedFrameError(message, { closeCode: 1002 });
+}
+
+function badContinuation(message: string): InvalidContinuationFrameError {
+  return new InvalidContinuationFrameError(message, { closeCode: 1002 });
+}
+
+function invalidUtf8(what = "text message"): CorruptedFrameError {
+  return new CorruptedFrameError(`Invalid UTF-8 in ${what}`, { closeCode: 1007 });
+}

@@ -1,0 +1,353 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { Connection } from "../connection/connection.ts";
+import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
+import { logError } from "../log.ts";
+import { acceptKey, selectSubProtocol } from "../protocol/handshake.ts";
+import { CALLER_KEY, Caller } from "./caller.ts";
+import { refuseUpgrade, sanitize } from "./http-reply.ts";
+import { PathRouter } from "./path-template.ts";
+import { resolveServiceConfig, type ResolvedServiceConfig, type Service, type UpgradeResult, type UpgradeService } from "./service.ts";
+import { ServiceSession } from "./service-session.ts";
+import { checkOpeningHandshake, isOriginAllowed, type Refusal } from "./upgrade-handshake.ts";
+import { createUpgradeRequest } from "./upgrade-request.ts";
+
+export interface Http1Settings {
+  /** Keep-alive of the plain HTTP answers: AUTO follows the request's HTTP version. ["AUTO"] */
+  keepAlive?: "AUTO" | "ALWAYS" | "NEVER";
+  /**
+   * Requests a client may pipeline on one connection. [10] A standalone listener answers
+   * every plain request at once (426 or 400), so no pipeline builds up behind it.
+   */
+  maxPipelinedRequests?: number;
+}
+
+export interface RequestLimits {
+  /** Longest request target; longer → 414. [4096] */
+  maxUriLength?: number;
+  /** Largest request head (request line and headers); larger → 431. [8192] */
+  maxHeaderSize?: number;
+  /** Largest declared body; larger → 413. -1: no limit. [-1] */
+  maxEntityBodySize?: number;
+}
+
+export interface ListenerConfiguration {
+  /** Interface to bind. ["0.0.0.0"] */
+  host?: string;
+  http1Settings?: Http1Settings;
+  /** Seconds allowed for the whole upgrade request, 0: no limit. [120] */
+  timeout?: number;
+  /** The `Server` header of upgrade responses. */
+  server?: string;
+  /** Whether permessage-deflate may be negotiated. [true] */
+  webSocketCompressionEnabled?: boolean;
+  requestLimits?: RequestLimits;
+}
+
+interface Attached {
+  upgradeService: UpgradeService;
+  config: ResolvedServiceConfig;
+}
+
+type AnyServer = HttpServer | HttpsServer;
+
+/**
+ * Accepts WebSocket upgrades on a port of its own, or on an existing http/https server, and
+ * hands each connection to the service attached at its path (SPEC §2).
+ */
+export class Listener {
+  private readonly router = new PathRouter<Attached>();
+  private readonly server: AnyServer;
+  private readonly shared: boolean;
+  private readonly requestedPort: number;
+  private readonly host: string;
+  private readonly timeoutSeconds: number;
+  private readonly serverHeader: string | undefined;
+  private readonly maxUriLength: number;
+  private readonly maxEntityBodySize: number;
+  private readonly keepAlive: "AUTO" | "ALWAYS" | "NEVER";
+  private readonly connections = new Set<Connection>();
+  /** Sockets whose upgrade is still being decided. */
+  private readonly upgrading = new Set<Duplex>();
+  private started = false;
+  private stopping = false;
+
+  private readonly onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.handleUpgrade(request, socket, head);
+  };
+
+  private readonly onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    this.handlePlainRequest(request, response);
+  };
+
+  constructor(port: number, config?: ListenerConfiguration);
+  constructor(server: AnyServer);
+  constructor(portOrServer: number | AnyServer, config?: ListenerConfiguration) {
+    this.shared = typeof portOrServer !== "number";
+    if (this.shared && config !== undefined) {
+      throw new TypeError("A Listener on a shared server takes no configuration: configure the server itself");
+    }
+    if (typeof portOrServer === "number" && (!Number.isInteger(portOrServer) || portOrServer < 0 || portOrServer > 65535)) {
+      throw new RangeError(`Invalid port ${portOrServer}: use 0–65535 (0 picks a free port)`);
+    }
+    config ??= {};
+    this.requestedPort = typeof portOrServer === "number" ? portOrServer : 0;
+    this.host = config.host ?? "0.0.0.0";
+    this.timeoutSeconds = config.timeout ?? 120;
+    if (!(this.timeoutSeconds >= 0)) throw new RangeError(`ListenerConfiguration.timeout must be 0 or more, got ${config.timeout}`);
+    this.serverHeader = config.server;
+    const limits = config.requestLimits ?? {};
+    this.maxUriLength = limits.maxUriLength ?? 4096;
+    this.maxEntityBodySize = limits.maxEntityBodySize ?? -1;
+    this.keepAlive = config.http1Settings?.keepAlive ?? "AUTO";
+    if (typeof portOrServer !== "number") {
+      this.server = portOrServer;
+    } else {
+      const timeoutMs = this.timeoutSeconds * 1000;
+      const server = createServer({
+        maxHeaderSize: limits.maxHeaderSize ?? 8192,
+        requestTimeout: timeoutMs,
+        headersTimeout: timeoutMs,
+        // Node checks the timeouts on this period; the default 30 s would blur short limits.
+        connectionsCheckingInterval: timeoutMs > 0 ? Math.min(30_000, Math.max(50, timeoutMs / 4)) : 30_000,
+        keepAlive: this.keepAlive !== "NEVER",
+      });
+      server.maxRequestsPerSocket = this.keepAlive === "NEVER" ? 1 : 0;
+      this.server = server;
+    }
+  }
+
+  /** The bound port once started (the requested one before). */
+  get port(): number {
+    const address = this.server.address();
+    return address !== null && typeof address === "object" ? (address as AddressInfo).port : this.requestedPort;
+  }
+
+  /** Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start. */
+  attach(path: string, upgradeService: UpgradeService): void {
+    this.router.add(path, { upgradeService, config: resolveServiceConfig(upgradeService.config) });
+  }
+
+  /** Stops routing new upgrades to the path; its open connections keep working. */
+  detach(path: string): void {
+    this.router.remove(path);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    this.server.on("upgrade", this.onUpgrade);
+    if (this.shared) return;
+    this.server.on("request", this.onRequest);
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => {
+        this.started = false;
+        reject(error);
+      };
+      server.once("error", onError);
+      server.listen(this.requestedPort, this.host, () => {
+        server.off("error", onError);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting, closes every connection with 1001, and waits for them to close. */
+  async gracefulStop(): Promise<void> {
+    this.stopping = true;
+    this.unhook();
+    const closing = [...this.connections].map((connection) => {
+      connection.closeNow(1001, "Server is going away");
+      return connection.whenClosed();
+    });
+    for (const socket of this.upgrading) socket.destroy();
+    const serverClosed = this.closeOwnServer();
+    await Promise.all(closing);
+    await serverClosed;
+  }
+
+  /** Drops every connection at once, without close frames (peers see 1006). */
+  async immediateStop(): Promise<void> {
+    this.stopping = true;
+    this.unhook();
+    const closing = [...this.connections].map((connection) => {
+      connection.destroy();
+      return connection.whenClosed();
+    });
+    for (const socket of this.upgrading) socket.destroy();
+    if (!this.shared) (this.server as HttpServer).closeAllConnections();
+    const serverClosed = this.closeOwnServer();
+    await Promise.all(closing);
+    await serverClosed;
+  }
+
+  private unhook(): void {
+    this.server.off("upgrade", this.onUpgrade);
+    this.server.off("request", this.onRequest);
+    this.started = false;
+  }
+
+  private closeOwnServer(): Promise<void> {
+    if (this.shared || !this.server.listening) return Promise.resolve();
+    const server = this.server as HttpServer;
+    server.closeIdleConnections();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  /** Plain requests to a listener of its own: 426, or 400 for a half-formed upgrade. */
+  private handlePlainRequest(request: IncomingMessage, response: ServerResponse): void {
+    const refusal =
+      this.checkLimits(request) ??
+      (request.headers.upgrade !== undefined ? checkOpeningHandshake(request.method, request.headers) : undefined) ?? {
+        status: 426,
+        body: "This is a WebSocket endpoint: upgrade to websocket",
+        headers: { Upgrade: "websocket", Connection: "Upgrade" },
+      };
+    const headers: Record<string, string> = { "Content-Type": "text/plain; charset=utf-8", ...refusal.headers };
+    if (this.serverHeader !== undefined) headers["Server"] = sanitize(this.serverHeader);
+    if (this.keepAlive === "NEVER") headers["Connection"] = "close";
+    else if (this.keepAlive === "ALWAYS" && headers["Connection"] === undefined) headers["Connection"] = "keep-alive";
+    response.writeHead(refusal.status, headers);
+    response.end(refusal.body);
+  }
+
+  private checkLimits(request: IncomingMessage): Refusal | undefined {
+    if ((request.url ?? "").length > this.maxUriLength) {
+      return { status: 414, body: `Request URI longer than ${this.maxUriLength} characters` };
+    }
+    const declared = Number(request.headers["content-length"] ?? 0);
+    if (this.maxEntityBodySize >= 0 && declared > this.maxEntityBodySize) {
+      return { status: 413, body: `Request body larger than ${this.maxEntityBodySize} bytes` };
+    }
+    return undefined;
+  }
+
+  private refuse(socket: Duplex, refusal: Refusal): void {
+    const headers = { ...refusal.headers };
+    if (this.serverHeader !== undefined) headers["Server"] = this.serverHeader;
+    refuseUpgrade(socket, refusal.status, refusal.body, headers);
+  }
+
+  private async handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on("error", ignore);
+    const url = request.url ?? "/";
+    const queryAt = url.indexOf("?");
+    const path = queryAt < 0 ? url : url.slice(0, queryAt);
+    const match = this.router.match(path);
+    if (match === undefined) {
+      // On a shared server another 'upgrade' listener may own this path.
+      if (this.shared && this.server.listenerCount("upgrade") > 1) return;
+      this.refuse(socket, { status: 404, body: "No service found to handle the service request" });
+      return;
+    }
+    const refusal =
+      this.checkLimits(request) ??
+      checkOpeningHandshake(request.method, request.headers) ??
+      (isOriginAllowed(request.headers.origin, request.headers.host, match.value.config.allowedOrigins)
+        ? undefined
+        : { status: 403, body: `Origin ${request.headers.origin} is not allowed` });
+    if (refusal !== undefined) {
+      this.refuse(socket, refusal);
+      return;
+    }
+
+    const { upgradeService, config } = match.value;
+    const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
+    this.upgrading.add(socket);
+    let outcome: UpgradeResult | Refusal;
+    try {
+      outcome = await this.withTimeout(upgradeService.upgrade(upgradeRequest));
+    } catch (error) {
+      outcome = refusalForThrown(error);
+    } finally {
+      this.upgrading.delete(socket);
+    }
+    if (socket.destroyed) return;
+    if (this.stopping) {
+      this.refuse(socket, { status: 503, body: "The listener is stopping" });
+      return;
+    }
+    if (!isService(outcome)) {
+      this.refuse(socket, outcome instanceof Error ? refusalForReturned(outcome) : outcome);
+      return;
+    }
+    this.accept(request, socket as Socket, head, outcome, config, upgradeRequest.secure);
+  }
+
+  private withTimeout<T>(work: T | Promise<T>): Promise<T | Refusal> {
+    if (!(work instanceof Promise) || this.timeoutSeconds === 0) return Promise.resolve(work);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<Refusal>((resolve) => {
+      timer = setTimeout(() => resolve({ status: 408, body: "The upgrade was not decided in time" }), this.timeoutSeconds * 1000);
+    });
+    return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
+  }
+
+  private accept(
+    request: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    service: Service,
+    config: ResolvedServiceConfig,
+    secure: boolean,
+  ): void {
+    const subProtocol = selectSubProtocol(request.headers["sec-websocket-protocol"], config.subProtocols);
+    let response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${acceptKey(request.headers["sec-websocket-key"]!)}\r\n`;
+    if (subProtocol !== undefined) response += `Sec-WebSocket-Protocol: ${subProtocol}\r\n`;
+    if (this.serverHeader !== undefined) response += `Server: ${sanitize(this.serverHeader)}\r\n`;
+    const custom = service.customHeaders;
+    if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
+    response += "\r\n";
+
+    const connection = new Connection(socket, {
+      role: "server",
+      maxFrameSize: config.maxFrameSize,
+      maxMessageSize: config.maxMessageSize,
+      maxQueuedBytes: config.maxQueuedBytes,
+      idleTimeout: config.idleTimeout,
+      pingInterval: config.pingInterval,
+      closeTimeout: config.connectionClosureTimeout,
+    });
+    connection.preface(Buffer.from(response, "latin1"));
+    const caller = new Caller(CALLER_KEY, {
+      connection,
+      subProtocol,
+      secure,
+      remoteAddress: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
+      closeTimeout: config.connectionClosureTimeout,
+    });
+    this.connections.add(connection);
+    socket.once("close", () => this.connections.delete(connection));
+    socket.off("error", ignore);
+    connection.start(new ServiceSession(service, caller, connection, config), head);
+  }
+}
+
+function ignore(): void {}
+
+function isService(outcome: UpgradeResult | Refusal): outcome is Service {
+  return typeof outcome === "object" && outcome !== null && !(outcome instanceof Error) && !("status" in outcome && "body" in outcome);
+}
+
+/** An error returned from upgrade() is a refusal the service chose. */
+function refusalForReturned(error: Error): Refusal {
+  if (error instanceof UpgradeError) return { status: error.status ?? 400, body: error.message, headers: error.headers };
+  if (error instanceof AuthnError) return { status: 401, body: error.message };
+  if (error instanceof AuthzError) return { status: 403, body: error.message };
+  return { status: 400, body: error.message };
+}
+
+/** Thrown: a refusal if it is one of ours, otherwise a bug in the service (500, logged). */
+function refusalForThrown(error: unknown): Refusal {
+  if (error instanceof UpgradeError || error instanceof AuthnError || error instanceof AuthzError) {
+    return refusalForReturned(error);
+  }
+  logError("upgrade() threw", error);
+  return { status: 500, body: "Internal server error" };
+}

@@ -1,0 +1,62 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { hasToken, isValidKey, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
+
+/** An HTTP answer that refuses an upgrade. */
+export interface Refusal {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** RFC 6455 §4.2.1 checks of the client's opening handshake, in the order SPEC §2 lists them. */
+export function checkOpeningHandshake(method: string | undefined, headers: IncomingHttpHeaders): Refusal | undefined {
+  if (method !== "GET") return { status: 400, body: "WebSocket upgrade requests must use GET" };
+  if (!hasToken(headers.upgrade, "websocket")) {
+    return { status: 426, body: "Upgrade to websocket required", headers: { Upgrade: "websocket" } };
+  }
+  if (!hasToken(headers.connection, "upgrade")) {
+    return { status: 400, body: "The Connection header must list upgrade" };
+  }
+  if (headers["sec-websocket-version"] !== WEBSOCKET_VERSION) {
+    return {
+      status: 426,
+      body: "Unsupported WebSocket version: only 13 is supported",
+      headers: { "Sec-WebSocket-Version": WEBSOCKET_VERSION },
+    };
+  }
+  if (!isValidKey(headers["sec-websocket-key"])) {
+    return { status: 400, body: "Sec-WebSocket-Key must be the base64 encoding of 16 bytes" };
+  }
+  return undefined;
+}
+
+/**
+ * Browsers send Origin; a page may only connect from the server's own origin unless the
+ * service lists it (or "*"). Clients that send no Origin are not browsers and pass.
+ */
+export function isOriginAllowed(
+  origin: string | undefined,
+  host: string | undefined,
+  allowed: readonly string[] | undefined,
+): boolean {
+  if (origin === undefined) return true;
+  if (allowed !== undefined) {
+    if (allowed.includes("*")) return true;
+    const wanted = normalizeOrigin(origin);
+    if (allowed.some((entry) => normalizeOrigin(entry) === wanted)) return true;
+  }
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host === new URL(`http://${host}`).host;
+  } catch {
+    return false;
+  }
+}
+
+function normalizeOrigin(origin: string): string {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return origin.trim().toLowerCase();
+  }
+}

@@ -1,0 +1,50 @@
+import type { IncomingMessage } from "node:http";
+import type { TLSSocket } from "node:tls";
+import type { UpgradeRequest } from "./service.ts";
+
+/** Builds what the service sees from Node's request. */
+export function createUpgradeRequest(
+  request: IncomingMessage,
+  path: string,
+  query: string,
+  params: Record<string, string>,
+): UpgradeRequest {
+  const headers = new Headers();
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      // A header that Node accepted but WHATWG Headers does not: the service cannot see it.
+    }
+  }
+  const socket = request.socket;
+  const secure = (socket as Partial<TLSSocket>).encrypted === true;
+  return {
+    method: request.method ?? "GET",
+    path,
+    params,
+    query: new URLSearchParams(query),
+    headers,
+    cookies: parseCookies(headers.get("cookie")),
+    remoteAddress: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
+    secure,
+    peerCertificate: secure ? (socket as TLSSocket).getPeerCertificate() : undefined,
+    principal: undefined,
+  };
+}
+
+/** `Cookie: a=1; b=2` → Map; first occurrence of a name wins (RFC 6265 §5.4 order). */
+export function parseCookies(header: string | null): Map<string, string> {
+  const cookies = new Map<string, string>();
+  if (header === null) return cookies;
+  for (const pair of header.split(";")) {
+    const eq = pair.indexOf("=");
+    if (eq < 0) continue;
+    const name = pair.slice(0, eq).trim();
+    let value = pair.slice(eq + 1).trim();
+    if (value.startsWith('"') && value.endsWith('"') && value.length >= 2) value = value.slice(1, -1);
+    if (name !== "" && !cookies.has(name)) cookies.set(name, value);
+  }
+  return cookies;
+}
