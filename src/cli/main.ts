@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { Listener } from "../server/listener.ts";
+
+const USAGE = `Usage: ferry serve [--port 9090] [--host 0.0.0.0] [--path /]
+  serve   an echo service: every message goes back to its sender`;
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", default: "9090" },
+      host: { type: "string", default: "0.0.0.0" },
+      path: { type: "string", default: "/" },
+    },
+  });
+  const listener = new Listener(Number(values.port), { host: values.host });
+  listener.attach(values.path, {
+    config: { allowedOrigins: ["*"] },
+    upgrade: () => ({
+      onTextMessage: (_caller, text: string) => text,
+      onBinaryMessage: (_caller, data: Uint8Array) => data,
+    }),
+  });
+  await listener.start();
+  console.log(`ferry: echo service at ws://${values.host}:${listener.port}${values.path}`);
+  process.once("SIGINT", () => void listener.gracefulStop().then(() => process.exit(0)));
+}
+
+const [command, ...rest] = process.argv.slice(2);
+switch (command) {
+  case "serve":
+    await serve(rest);
+    break;
+  default:
+    console.error(USAGE);
+    process.exitCode = command === undefined || command === "--help" ? 0 : 2;
+}

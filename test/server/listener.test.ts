@@ -1,0 +1,363 @@
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { connect } from "node:net";
+import { describe, test } from "node:test";
+import WebSocket from "ws";
+import { AuthnError, AuthzError, Listener, UpgradeError, type UpgradeRequest } from "../../src/index.ts";
+import {
+  closed,
+  deferred,
+  delay,
+  nextMessages,
+  openWs,
+  rawHttp,
+  startListener,
+  upgradeRequest,
+  within,
+} from "../helpers/listener.ts";
+
+const echo = {
+  config: { allowedOrigins: ["*"] },
+  upgrade: () => ({ onTextMessage: (_c: unknown, text: string) => text }),
+};
+
+describe("HTTP outcomes of the upgrade", async () => {
+  const listener = await startListener(
+    {
+      "/ws": echo,
+      "/refuse": {
+        upgrade: (req) => {
+          const how = req.query.get("how");
+          if (how === "upgrade") return new UpgradeError("go away", { status: 409, headers: { "X-Why": "busy" } });
+          if (how === "odd-status") return new UpgradeError("odd", { status: 302 });
+          if (how === "authn") throw new AuthnError("who are you");
+          if (how === "authz") return new AuthzError("not you");
+          if (how === "plain") return new Error("plain refusal");
+          if (how === "throw-upgrade") throw new UpgradeError("thrown refusal", { status: 451 });
+          throw new TypeError("service bug");
+        },
+      },
+    },
+    { requestLimits: { maxUriLength: 200, maxHeaderSize: 2048, maxEntityBodySize: 10 }, server: "ferry-test" },
+  );
+  const port = listener.port;
+
+  test("101 with the RFC 6455 accept key and the Server header", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws"), 300);
+    assert.equal(res.status, 101);
+    assert.equal(res.headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert.equal(res.headers["upgrade"], "websocket");
+    assert.equal(res.headers["server"], "ferry-test");
+    assert.equal(res.headers["sec-websocket-protocol"], undefined);
+  });
+
+  test("404 with its body for an unknown path", async () => {
+    const res = await rawHttp(port, upgradeRequest("/nope"));
+    assert.equal(res.status, 404);
+    assert.equal(res.body, "No service found to handle the service request");
+  });
+
+  test("400 for a method other than GET", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws").replace("GET", "POST"));
+    assert.equal(res.status, 400);
+  });
+
+  test("400 when Connection does not list upgrade", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws").replace("Connection: Upgrade", "Connection: keep-alive"));
+    assert.equal(res.status, 400);
+    assert.match(res.body, /Connection/);
+  });
+
+  test("400 for a key that is not base64 of 16 bytes", async () => {
+    for (const key of ["short", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZSE="]) {
+      const res = await rawHttp(port, upgradeRequest("/ws", [], key));
+      assert.equal(res.status, 400, key);
+    }
+  });
+
+  test("426 with Sec-WebSocket-Version: 13 for another version", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws").replace("Version: 13", "Version: 8"));
+    assert.equal(res.status, 426);
+    assert.equal(res.headers["sec-websocket-version"], "13");
+  });
+
+  test("426 with Upgrade: websocket for a plain request", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/ws`);
+    assert.equal(res.status, 426);
+    assert.equal(res.headers.get("upgrade"), "websocket");
+    assert.equal(res.headers.get("server"), "ferry-test");
+  });
+
+  test("413 for a declared body over maxEntityBodySize", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws", ["Content-Length: 11"]));
+    assert.equal(res.status, 413);
+  });
+
+  test("414 for a URI over maxUriLength", async () => {
+    const res = await rawHttp(port, upgradeRequest(`/ws?${"a".repeat(300)}`));
+    assert.equal(res.status, 414);
+  });
+
+  test("431 for headers over maxHeaderSize", async () => {
+    const res = await rawHttp(port, upgradeRequest("/ws", [`X-Big: ${"b".repeat(3000)}`]));
+    assert.equal(res.status, 431);
+  });
+
+  test("UpgradeError: its status, headers and message", async () => {
+    const res = await rawHttp(port, upgradeRequest("/refuse?how=upgrade"));
+    assert.equal(res.status, 409);
+    assert.equal(res.headers["x-why"], "busy");
+    assert.equal(res.body, "go away");
+    assert.equal((await rawHttp(port, upgradeRequest("/refuse?how=throw-upgrade"))).status, 451);
+  });
+
+  test("UpgradeError with a status outside 400–599 → 400", async () => {
+    assert.equal((await rawHttp(port, upgradeRequest("/refuse?how=odd-status"))).status, 400);
+  });
+
+  test("AuthnError → 401, AuthzError → 403, thrown or returned", async () => {
+    assert.equal((await rawHttp(port, upgradeRequest("/refuse?how=authn"))).status, 401);
+    assert.equal((await rawHttp(port, upgradeRequest("/refuse?how=authz"))).status, 403);
+  });
+
+  test("another returned error → 400 with its message", async () => {
+    const res = await rawHttp(port, upgradeRequest("/refuse?how=plain"));
+    assert.equal(res.status, 400);
+    assert.equal(res.body, "plain refusal");
+  });
+
+  test("anything else thrown → 500, and the listener keeps serving", async () => {
+    assert.equal((await rawHttp(port, upgradeRequest("/refuse?how=bug"))).status, 500);
+    const ws = await openWs(port, "/ws");
+    ws.send("still here");
+    assert.deepEqual(await nextMessages(ws, 1), ["still here"]);
+    ws.close();
+  });
+});
+
+describe("Listener configuration", () => {
+  test("a negative timeout fails at construction", () => {
+    assert.throws(() => new Listener(0, { timeout: -1 }), RangeError);
+  });
+
+  test("a configuration with a shared server fails at construction", () => {
+    assert.throws(() => new Listener(createServer(), {} as never), TypeError);
+  });
+
+  test("port is the bound port after start", async () => {
+    const listener = await startListener({ "/ws": echo });
+    assert.ok(listener.port > 0);
+  });
+
+  test("a slow upgrade request gets 408 after `timeout` seconds", async () => {
+    const listener = await startListener({ "/ws": echo }, { timeout: 0.5 });
+    const started = Date.now();
+    const res = await new Promise<string>((resolve) => {
+      const socket = connect(listener.port, "127.0.0.1");
+      let data = "";
+      socket.on("data", (d) => (data += d.toString()));
+      socket.on("close", () => resolve(data));
+      socket.write("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      setTimeout(() => socket.destroy(), 5000);
+    });
+    assert.match(res, /^HTTP\/1\.1 408/);
+    assert.ok(Date.now() - started < 3000);
+  });
+
+  test("an upgrade() that does not decide within `timeout` gets 408", async () => {
+    const listener = await startListener({ "/ws": { upgrade: () => new Promise(() => undefined) } }, { timeout: 0.3 });
+    const res = await rawHttp(listener.port, upgradeRequest("/ws"));
+    assert.equal(res.status, 408);
+  });
+});
+
+describe("routing", async () => {
+  const seen: UpgradeRequest[] = [];
+  const capture = (name: string) => ({
+    config: { allowedOrigins: ["*"] },
+    upgrade: (req: UpgradeRequest) => {
+      seen.push(req);
+      return { onOpen: (caller: { writeTextMessage(t: string): Promise<void> }) => caller.writeTextMessage(name) };
+    },
+  });
+  const listener = await startListener({
+    "/chat/{room}": capture("template"),
+    "/chat/lobby": capture("literal"),
+    "/a/{x}/b/{y}": capture("two"),
+    "/": capture("root"),
+  });
+
+  async function served(path: string, headers?: Record<string, string>): Promise<string> {
+    const ws = await openWs(listener.port, path, headers === undefined ? {} : { headers });
+    const [name] = await nextMessages(ws, 1);
+    ws.close();
+    return name as string;
+  }
+
+  test("a literal path wins over a template", async () => {
+    assert.equal(await served("/chat/lobby"), "literal");
+    assert.equal(await served("/chat/kitchen"), "template");
+  });
+
+  test("path params, query, trailing slash", async () => {
+    assert.equal(await served("/chat/garden/?x=1&y=two"), "template");
+    const req = seen.at(-1)!;
+    assert.deepEqual(req.params, { room: "garden" });
+    assert.equal(req.path, "/chat/garden/");
+    assert.equal(req.query.get("y"), "two");
+    assert.equal(await served("/a/1/b/%C3%A9"), "two");
+    assert.deepEqual(seen.at(-1)!.params, { x: "1", y: "é" });
+    assert.equal(await served("/"), "root");
+  });
+
+  test("UpgradeRequest carries method, headers, cookies, remote address", async () => {
+    await served("/chat/x", { Cookie: "session=abc; theme=dark", "X-Custom": "yes" });
+    const req = seen.at(-1)!;
+    assert.equal(req.method, "GET");
+    assert.equal(req.headers.get("x-custom"), "yes");
+    assert.equal(req.cookies.get("session"), "abc");
+    assert.equal(req.cookies.get("theme"), "dark");
+    assert.equal(req.remoteAddress.host, "127.0.0.1");
+    assert.ok(req.remoteAddress.port > 0);
+    assert.equal(req.secure, false);
+    assert.equal(req.peerCertificate, undefined);
+    assert.equal(req.principal, undefined);
+  });
+
+  test("attach after start, detach keeps open connections", async () => {
+    listener.attach("/late", capture("late"));
+    const ws = await openWs(listener.port, "/late");
+    assert.deepEqual(await nextMessages(ws, 1), ["late"]);
+    listener.detach("/late");
+    assert.equal((await rawHttp(listener.port, upgradeRequest("/late"))).status, 404);
+    ws.send("ping?");
+    ws.ping();
+    const pong = await within(new Promise((r) => ws.once("pong", r)), 2000, "pong");
+    assert.ok(pong);
+    ws.close();
+  });
+});
+
+describe("upgrade services", async () => {
+  const listener = await startListener({
+    "/proto": {
+      config: { subProtocols: ["chat.v2", "chat.v1"] },
+      upgrade: () => ({
+        customHeaders: { "X-Room": "blue", "Set-Cookie": "seen=1" },
+        onOpen: (caller) => caller.writeTextMessage(String(caller.getNegotiatedSubProtocol())),
+      }),
+    },
+    "/same-origin": echo.upgrade === undefined ? echo : { upgrade: echo.upgrade },
+    "/listed": { config: { allowedOrigins: ["https://app.example"] }, upgrade: echo.upgrade },
+    "/slow": {
+      upgrade: async () => {
+        await delay(50);
+        return { onOpen: (caller) => caller.writeTextMessage("async ok") };
+      },
+    },
+  });
+  const port = listener.port;
+
+  test("custom headers on the 101", async () => {
+    const res = await rawHttp(port, upgradeRequest("/proto"), 300);
+    assert.equal(res.status, 101);
+    assert.equal(res.headers["x-room"], "blue");
+    assert.equal(res.headers["set-cookie"], "seen=1");
+  });
+
+  test("the first offered sub-protocol that is supported wins; none → no header", async () => {
+    const ws = await openWs(port, "/proto", { protocols: ["chat.v3", "chat.v1", "chat.v2"] });
+    assert.equal(ws.protocol, "chat.v1");
+    assert.deepEqual(await nextMessages(ws, 1), ["chat.v1"]);
+    ws.close();
+    const res = await rawHttp(port, upgradeRequest("/proto", ["Sec-WebSocket-Protocol: other"]), 300);
+    assert.equal(res.status, 101);
+    assert.equal(res.headers["sec-websocket-protocol"], undefined);
+    const plain = await openWs(port, "/proto");
+    assert.deepEqual(await nextMessages(plain, 1), ["undefined"]);
+    plain.close();
+  });
+
+  test("allowedOrigins: same origin or none by default, listed ones, others 403", async () => {
+    const host = `127.0.0.1:${port}`;
+    const withOrigin = (path: string, origin: string) => rawHttp(port, upgradeRequest(path, [`Origin: ${origin}`]).replace("Host: 127.0.0.1", `Host: ${host}`), 300);
+    assert.equal((await withOrigin("/same-origin", `http://${host}`)).status, 101);
+    assert.equal((await withOrigin("/same-origin", "https://evil.example")).status, 403);
+    assert.equal((await rawHttp(port, upgradeRequest("/same-origin"), 300)).status, 101);
+    assert.equal((await withOrigin("/listed", "https://app.example")).status, 101);
+    assert.equal((await withOrigin("/listed", "https://other.example")).status, 403);
+    assert.equal((await withOrigin("/proto", "https://other.example")).status, 403);
+  });
+
+  test("upgrade() may be async", async () => {
+    const ws = await openWs(port, "/slow");
+    assert.deepEqual(await nextMessages(ws, 1), ["async ok"]);
+    ws.close();
+  });
+});
+
+describe("sharing an http.Server", () => {
+  test("ferry takes only its paths; other requests and upgrade listeners are untouched", async () => {
+    const server = createServer((_req, res) => res.end("plain http"));
+    server.on("upgrade", (req, socket) => {
+      if (req.url === "/other") socket.end("HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const listener = new Listener(server);
+    listener.attach("/ws", echo);
+    await listener.start();
+
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/page`)).text(), "plain http");
+    assert.equal((await rawHttp(port, upgradeRequest("/other"))).status, 418);
+    const ws = await openWs(port, "/ws");
+    ws.send("shared");
+    assert.deepEqual(await nextMessages(ws, 1), ["shared"]);
+
+    const wsClosed = closed(ws);
+    await within(listener.gracefulStop(), 3000, "gracefulStop");
+    assert.equal((await wsClosed).code, 1001);
+    assert.ok(server.listening, "the owner's server keeps running");
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/page`)).text(), "plain http");
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+describe("stopping", () => {
+  test("gracefulStop sends 1001 to every connection, waits for them, and stops accepting", async () => {
+    const listener = new Listener(0, { host: "127.0.0.1" });
+    const closedOnServer = deferred<number>();
+    listener.attach("/ws", { upgrade: () => ({ onClose: (_c, code: number) => closedOnServer.resolve(code) }) });
+    await listener.start();
+    const port = listener.port;
+    const clients = await Promise.all([openWs(port, "/ws"), openWs(port, "/ws")]);
+    const codes = clients.map((ws) => closed(ws));
+    await within(listener.gracefulStop(), 3000, "gracefulStop");
+    assert.deepEqual((await Promise.all(codes)).map((c) => c.code), [1001, 1001]);
+    assert.equal(await closedOnServer.promise, 1001);
+    await assert.rejects(openWs(port, "/ws"));
+  });
+
+  test("immediateStop drops connections without close frames: peers see 1006", async () => {
+    const listener = new Listener(0, { host: "127.0.0.1" });
+    listener.attach("/ws", echo);
+    await listener.start();
+    const ws = await openWs(listener.port, "/ws");
+    const result = closed(ws);
+    await within(listener.immediateStop(), 3000, "immediateStop");
+    assert.equal((await result).code, 1006);
+  });
+
+  test("a stopped listener can start again", async () => {
+    const listener = new Listener(0, { host: "127.0.0.1" });
+    listener.attach("/ws", echo);
+    await listener.start();
+    await listener.gracefulStop();
+    await listener.start();
+    const ws = new WebSocket(`ws://127.0.0.1:${listener.port}/ws`);
+    await within(new Promise((r) => ws.once("open", r)), 2000, "open");
+    ws.terminate();
+    await listener.immediateStop();
+  });
+});
