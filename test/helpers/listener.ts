@@ -24,19 +24,31 @@ export interface RawResponse {
   raw: string;
 }
 
-/** Sends `request` as bytes and reads until the server closes (or `waitMs` passes). */
+/**
+ * Sends `request` as bytes and reads one response: done when its head (and a declared body)
+ * is in, when the server closes, or after `waitMs`.
+ */
 export function rawHttp(port: number, request: string, waitMs = 3000): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, "127.0.0.1");
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => socket.destroy(), waitMs);
-    socket.on("data", (chunk) => chunks.push(chunk));
-    socket.on("error", reject);
-    socket.on("close", () => {
+    const finish = (): void => {
       clearTimeout(timer);
+      socket.destroy();
+      resolve(parseResponse(Buffer.concat(chunks).toString("latin1")));
+    };
+    socket.on("data", (chunk) => {
+      chunks.push(chunk);
       const raw = Buffer.concat(chunks).toString("latin1");
-      resolve(parseResponse(raw));
+      const end = raw.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const response = parseResponse(raw);
+      const length = Number(response.headers["content-length"] ?? 0);
+      if (response.status === 101 || Buffer.byteLength(response.body, "latin1") >= length) finish();
     });
+    socket.on("error", reject);
+    socket.on("close", finish);
     socket.write(request);
   });
 }

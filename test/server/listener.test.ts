@@ -156,9 +156,12 @@ describe("Listener configuration", () => {
       const socket = connect(listener.port, "127.0.0.1");
       let data = "";
       socket.on("data", (d) => (data += d.toString()));
-      socket.on("close", () => resolve(data));
+      const timer = setTimeout(() => socket.destroy(), 5000);
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve(data);
+      });
       socket.write("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-      setTimeout(() => socket.destroy(), 5000);
     });
     assert.match(res, /^HTTP\/1\.1 408/);
     assert.ok(Date.now() - started < 3000);

@@ -1,0 +1,11 @@
+import { WebSocket } from "undici";
+import { InteropServer } from "./fixture.ts";
+const server = await InteropServer.start();
+const ws = new WebSocket(server.url("/proto", "p1"), ["chat.v9"]);
+ws.addEventListener("close", (e) => console.log("client close", e.code, Date.now()));
+const t = Date.now();
+server.closed("p1", 70000).then((c) => console.log("ferry onClose", c, Date.now() - t));
+await new Promise((r) => setTimeout(r, 3000));
+console.log("stopping");
+await server.listener.gracefulStop();
+console.log("stopped", Date.now() - t);
