@@ -93,7 +93,13 @@ export class ServiceSession implements ConnectionHandler {
   closed(code: number, reason: string): unknown {
     const onClose = this.service.onClose;
     if (typeof onClose !== "function") return undefined;
-    return this.settle("onClose", () => onClose.call(this.service, this.caller, code, reason), REPLY_NONE);
+    let result: unknown;
+    try {
+      result = onClose.call(this.service, this.caller, code, reason);
+    } catch (error) {
+      return this.handlerFailed("onClose", error);
+    }
+    return this.settle("onClose", result, REPLY_NONE);
   }
 
   /**
@@ -114,18 +120,19 @@ export class ServiceSession implements ConnectionHandler {
     return handler === undefined ? undefined : this.invoke(name, handler, argument, mode);
   }
 
+  /** Runs a handler; a throw goes to onError. */
   private invoke(name: string, handler: Handler, argument: unknown, mode: ReplyMode): unknown {
-    return this.settle(name, () => handler.call(this.service, this.caller, argument), mode);
-  }
-
-  /** Runs a handler; its result, sync or async, is replied to per `mode`; a throw goes to onError. */
-  private settle(name: string, run: () => unknown, mode: ReplyMode): unknown {
     let result: unknown;
     try {
-      result = run();
+      result = handler.call(this.service, this.caller, argument);
     } catch (error) {
       return this.handlerFailed(name, error);
     }
+    return this.settle(name, result, mode);
+  }
+
+  /** A handler's result, sync or async, is replied to per `mode`; a rejection goes to onError. */
+  private settle(name: string, result: unknown, mode: ReplyMode): unknown {
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(
         (value) => this.reply(value, mode),
