@@ -19,6 +19,9 @@ export const BIG_PATTERN = "ferry é € 😀 字 ok|";
 
 export const MIB = 1024 * 1024;
 
+/** connectionClosureTimeout of every interop path, in seconds. */
+export const CLOSE_TIMEOUT_S = 2;
+
 /** `cmd:big:K`: BIG_PATTERN K times. */
 export function bigText(repeats: number): string {
   return BIG_PATTERN.repeat(repeats);
@@ -128,7 +131,7 @@ export interface InteropServerOptions {
 }
 
 /**
- * Paths:
+ * Paths (all with connectionClosureTimeout CLOSE_TIMEOUT_S):
  *   /echo          allowedOrigins ["*"], maxFrameSize 4 MiB
  *   /small-frames  allowedOrigins ["*"], maxFrameSize 1000: ferry fragments what it sends
  *   /proto         allowedOrigins ["*"], subProtocols ["chat.v2", "chat.v1"]
@@ -191,7 +194,9 @@ export class InteropServer {
   /** Attaches the interop service at another path with its own config. */
   attach(path: string, config: UpgradeService["config"]): void {
     this.listener.attach(path, {
-      config,
+      // A peer that never answers our close frame (see the undici sub-protocol test) must not
+      // hold gracefulStop for the default 60 s.
+      config: { connectionClosureTimeout: CLOSE_TIMEOUT_S, ...config },
       upgrade: (request) => interopService(request.query.get("id") ?? "", this),
     });
   }

@@ -165,10 +165,23 @@ describe("interop: undici WebSocket ↔ ferry server", () => {
     peer.ws.send("cmd:protocol");
     assert.equal(await peer.nextText(), "chat.v1");
 
-    const unmatched = await open("/proto", undefined, ["chat.v9"]);
-    assert.equal(unmatched.ws.protocol, "", "no match: no sub-protocol, and the WHATWG client accepts that");
-    unmatched.ws.send("cmd:protocol");
-    assert.equal(await unmatched.nextText(), "(none)");
+    const other = await open("/proto", undefined, ["chat.v2"]);
+    assert.equal(other.ws.protocol, "chat.v2");
+
+    const none = await open("/proto");
+    assert.equal(none.ws.protocol, "", "no offer, no sub-protocol");
+    none.ws.send("cmd:protocol");
+    assert.equal(await none.nextText(), "(none)");
+  });
+
+  test("sub-protocol: an offer ferry does not speak gets no Sec-WebSocket-Protocol (undici then fails, 1006)", T, async () => {
+    // The WHATWG WebSockets standard makes the client fail when it offered protocols and the
+    // response names none (RFC 6455 would let it carry on). undici leaves the TCP connection
+    // open when it does so; ferry drops it at connectionClosureTimeout after gracefulStop.
+    const peer = new Peer(server.url("/proto"), { protocols: ["chat.v9"] });
+    peers.push(peer);
+    await assert.rejects(peer.opened, /closed before open: 1006/);
+    assert.equal((await peer.waitClosed()).wasClean, false);
   });
 
   test("undici closes with 4000 and a reason: ferry's onClose sees both, undici gets the code echoed", T, async () => {

@@ -364,3 +364,31 @@ describe("stopping", () => {
     await listener.immediateStop();
   });
 });
+
+describe("http1Settings", () => {
+  test("keepAlive NEVER closes plain HTTP connections after the answer", async () => {
+    const listener = await startListener({ "/ws": echo }, { http1Settings: { keepAlive: "NEVER" } });
+    const res = await rawHttp(listener.port, "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(res.status, 426);
+    assert.equal(res.headers["connection"], "close");
+  });
+
+  test("keepAlive AUTO keeps an HTTP/1.1 connection open for the next request", async () => {
+    const listener = await startListener({ "/ws": echo });
+    const answers = await new Promise<string>((resolve) => {
+      const socket = connect(listener.port, "127.0.0.1");
+      let data = "";
+      socket.on("data", (chunk) => {
+        data += chunk.toString("latin1");
+        if (data.split("HTTP/1.1 426").length === 3) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on("close", () => resolve(data));
+      socket.write("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n");
+      setTimeout(() => socket.write("GET /ws HTTP/1.1\r\nHost: x\r\n\r\n"), 50);
+    });
+    assert.equal(answers.split("HTTP/1.1 426").length, 3, "two answers on one connection");
+  });
+});
