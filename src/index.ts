@@ -1,6 +1,17 @@
 export { Listener } from "./server/listener.ts";
 export type { ListenerConfiguration, Http1Settings, RequestLimits } from "./server/listener.ts";
 export { Caller } from "./server/caller.ts";
+export { Client } from "./client/client.ts";
+export type {
+  ClientAuth,
+  ClientConfiguration,
+  ClientCookie,
+  ClientSecureSocket,
+  PingPongHandler,
+  RetryConfig,
+} from "./client/client-configuration.ts";
+export type { HttpResponse, ResponseCookie } from "./client/opening-handshake.ts";
+export type { BindingKind } from "./binding/kinds.ts";
 export type { RemoteAddress } from "./server/caller.ts";
 export type {
   Principal,

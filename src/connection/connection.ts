@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { ConnectionClosureError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosureError, type WebSocketError, WriteTimedOutError } from "../errors.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode, MAX_CLOSE_REASON_BYTES, NO_STATUS_RECEIVED } from "../protocol/close-codes.ts";
 import {
   EV_BINARY,
@@ -139,6 +139,11 @@ export class Connection {
   /** Open until a close frame has been sent or received. */
   get isOpen(): boolean {
     return !this.closeSent && !this.closeReceived && !this.finished;
+  }
+
+  /** Closed without the peer's close frame, and not because we failed the connection. */
+  get lostAbnormally(): boolean {
+    return this.finished && !this.closeReceived && !this.failed;
   }
 
   /** Queues raw bytes to leave before any frame (the 101 response). */
@@ -346,11 +351,28 @@ export class Connection {
    * Sends a data message, fragmented at maxFrameSize (text on code-point boundaries).
    * Returns undefined when it was queued at once, or a promise when it waits for room.
    */
-  send(opcode: number, payload: string | Uint8Array): Promise<void> | undefined {
+  send(opcode: number, payload: string | Uint8Array, timeout = -1): Promise<void> | undefined {
     if (this.closeSent || this.finished) return Promise.reject(this.closedError());
     if (this.waiters !== undefined || this.bufferedAmount > this.options.maxQueuedBytes) {
       return new Promise((resolve, reject) => {
-        (this.waiters ??= []).push({ opcode, payload, resolve, reject });
+        const waiter: PendingWrite = { opcode, payload, resolve, reject };
+        if (timeout >= 0) {
+          const timer = setTimeout(() => {
+            const index = this.waiters?.indexOf(waiter) ?? -1;
+            if (index < 0) return;
+            this.waiters!.splice(index, 1);
+            reject(new WriteTimedOutError(`Write timed out: the peer did not take the data within ${timeout} seconds`));
+          }, timeout * 1000);
+          waiter.resolve = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          waiter.reject = (error) => {
+            clearTimeout(timer);
+            reject(error);
+          };
+        }
+        (this.waiters ??= []).push(waiter);
         this.flush();
         this.waitForDrain();
       });

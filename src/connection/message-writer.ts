@@ -28,12 +28,17 @@ export abstract class MessageWriter {
   /** Seconds `close()` waits for the peer by default. */
   protected abstract get defaultCloseTimeout(): number;
 
+  /** Queues one data message; a retrying client overrides this to reconnect and send again. */
+  protected sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
+    return this.connection.send(opcode, payload) ?? RESOLVED;
+  }
+
   writeTextMessage(text: string): Promise<void> {
-    return this.connection.send(OP_TEXT, text) ?? RESOLVED;
+    return this.sendData(OP_TEXT, text);
   }
 
   writeBinaryMessage(data: Uint8Array | ArrayBuffer): Promise<void> {
-    return this.connection.send(OP_BINARY, toBytes(data)) ?? RESOLVED;
+    return this.sendData(OP_BINARY, toBytes(data));
   }
 
   /**

@@ -30,7 +30,7 @@ export function headerTokens(value: string | undefined): string[] {
 
 /** Whether a comma-separated header lists `token` (case-insensitively). */
 export function hasToken(value: string | undefined, token: string): boolean {
-  return headerTokens(value).includes(token);
+  return headerTokens(value).includes(token.toLowerCase());
 }
 
 /**

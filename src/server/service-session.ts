@@ -1,4 +1,4 @@
-import { bindJson } from "../binding/json-binding.ts";
+import { bindJson } from "../binding/kinds.ts";
 import type { CloseFrame } from "../close-frame.ts";
 import type { Connection, ConnectionHandler } from "../connection/connection.ts";
 import {
