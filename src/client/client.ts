@@ -153,8 +153,10 @@ export class Client extends MessageWriter implements AsyncIterable<string | Uint
   }
 
   override close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
-    this.#userClosed = true;
-    return super.close(statusCode, reason, timeout);
+    const closing = super.close(statusCode, reason, timeout);
+    // Only a close that went out stops reconnecting: a refused one (invalid code, reason or timeout) leaves the client as it was.
+    if (!this.#connection.isOpen) this.#userClosed = true;
+    return closing;
   }
 
   /** The next message, text or binary, as it came. */

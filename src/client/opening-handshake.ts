@@ -114,6 +114,13 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
       resolve({ socket, head, response: describeResponse(res), subProtocol: protocol === undefined || protocol === "" ? undefined : protocol });
     });
     request.on("response", (res: IncomingMessage) => {
+      if (res.statusCode === 101) {
+        // Node reports a 101 as an upgrade only when it has both Upgrade and Connection: upgrade;
+        // say which one is wrong rather than "Invalid handshake response: 101".
+        fail(new InvalidHandshakeError(checkResponse(res, key, config) ?? "Invalid handshake response: 101 without an upgrade", { status: 101 }));
+        request.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (chunk: Buffer) => {

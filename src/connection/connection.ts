@@ -9,13 +9,15 @@ import {
   EV_PING,
   EV_PONG,
   EV_TEXT,
-  FrameParser,
+  type FrameParser,
 } from "../protocol/frame-parser.ts";
 import { encodeClosePayload, FIN } from "../protocol/frame-writer.ts";
 import { OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
 import { truncateUtf8, utf8CutPoint } from "../protocol/utf8.ts";
-import { OutboundQueue } from "./outbound-queue.ts";
+import type { OutboundQueue } from "./outbound-queue.ts";
+import { borrowParser, borrowQueue, returnParser, returnQueue } from "./pools.ts";
 
+/** Shared by every connection of one service (or one client): one object, not one per connection. */
 export interface ConnectionOptions {
   role: "server" | "client";
   /** Inbound frame limit, and the size at which outbound messages are fragmented. */
@@ -29,6 +31,8 @@ export interface ConnectionOptions {
   pingInterval: number;
   /** Seconds to wait for the peer's side of the close handshake; -1: forever. */
   closeTimeout: number;
+  /** Where open connections are kept (a listener's, to stop them); each removes itself on close. */
+  registry?: Set<Connection>;
 }
 
 /**
@@ -49,19 +53,19 @@ export interface ConnectionHandler {
   closed(code: number, reason: string): unknown;
 }
 
-const K_OPEN = 6;
-const K_MESSAGE = 0;
-const K_PING = 1;
-const K_PONG = 2;
-const K_IDLE = 3;
-const K_ERROR = 4;
-const K_CLOSED = 5;
+const K_OPEN = 0;
+const K_MESSAGE = 1;
+const K_PING = 2;
+const K_PONG = 3;
+const K_IDLE = 4;
+const K_ERROR = 5;
+const K_CLOSED = 6;
 
 interface InboxItem {
   kind: number;
   data: string | Buffer | WebSocketError | undefined;
   isText: boolean;
-  code: number;
+  size: number;
 }
 
 interface PendingWrite {
@@ -77,11 +81,57 @@ interface PendingClose {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Timers and the close handshake in progress: most connections never need them. */
+interface Timers {
+  lastActivity: number;
+  idle: NodeJS.Timeout | undefined;
+  ping: NodeJS.Timeout | undefined;
+  awaitingPong: boolean;
+  tcp: NodeJS.Timeout | undefined;
+  pendingClose: PendingClose | undefined;
+}
+
+// State bits, packed: a connection is mostly idle, and its size is what 5,000 of them cost.
+const IN_READ = 1 << 0;
+const FLUSH_SCHEDULED = 1 << 1;
+const BUSY = 1 << 2;
+const READ_PAUSED = 1 << 3;
+const WAITING_FOR_DRAIN = 1 << 4;
+const CLOSE_SENT = 1 << 5;
+const CLOSE_RECEIVED = 1 << 6;
+const FINISHED = 1 << 7;
+const FAILED = 1 << 8;
+const PARSER_DONE = 1 << 9;
+
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 
-let nextId = 1;
+/**
+ * Socket → connection, for one set of listener functions shared by every socket instead of
+ * closures per connection. A WeakMap, because a property added to a socket that Node's HTTP
+ * server has already extended doubles the socket's property storage.
+ */
+const owners = new WeakMap<Socket, Connection>();
+
+function onSocketData(this: Socket, chunk: Buffer): void {
+  owners.get(this)!.onData(chunk);
+}
+function onSocketEnd(this: Socket): void {
+  owners.get(this)!.onEnd();
+}
+function onSocketError(): void {
+  // The 'close' that follows reports 1006; the error itself has no one to go to.
+}
+function onSocketClose(this: Socket): void {
+  owners.get(this)!.onSocketClose();
+}
+function onSocketDrain(this: Socket): void {
+  owners.get(this)!.onDrain();
+}
+
+const PROCESS_TAG = process.pid.toString(36);
+let nextSerial = 1;
 
 /**
  * One WebSocket connection over a socket: feeds the parser, keeps events in order behind
@@ -89,112 +139,115 @@ let nextId = 1;
  * backpressure. Shared by server and client.
  */
 export class Connection {
-  readonly id: string;
   readonly socket: Socket;
   private readonly options: ConnectionOptions;
-  private readonly parser: FrameParser;
-  private readonly queue: OutboundQueue;
+  private readonly serial: number;
   private handler: ConnectionHandler | undefined;
-
-  private inRead = false;
-  private flushScheduled = false;
-  private busy = false;
+  /** Lent from the pool while a frame is half-read. */
+  private parser: FrameParser | undefined;
+  /** Lent from the pool while frames wait to be flushed. */
+  private queue: OutboundQueue | undefined;
+  private flags = 0;
   private inbox: InboxItem[] | undefined;
   private inboxBytes = 0;
-  private readPaused = false;
   private waiters: PendingWrite[] | undefined;
-  private waitingForDrain = false;
-
-  private closeSent = false;
-  private closeReceived = false;
-  private finished = false;
-  private failed = false;
   private code = ABNORMAL_CLOSURE;
   private reason = "";
-  private pendingClose: PendingClose | undefined;
-  private tcpTimer: NodeJS.Timeout | undefined;
-
-  private lastActivity = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private awaitingPong = false;
+  private timers: Timers | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions) {
-    this.id = `${process.pid.toString(36)}-${(nextId++).toString(36)}`;
     this.socket = socket;
     this.options = options;
-    this.parser = new FrameParser({
-      role: options.role,
-      maxFrameSize: options.maxFrameSize,
-      maxMessageSize: options.maxMessageSize,
-    });
-    this.queue = new OutboundQueue(socket, options.role === "client");
+    this.serial = nextSerial++;
+  }
+
+  get id(): string {
+    return `${PROCESS_TAG}-${this.serial.toString(36)}`;
+  }
+
+  /** Seconds a close handshake waits for the peer by default. */
+  get closeTimeout(): number {
+    return this.options.closeTimeout;
   }
 
   /** Bytes accepted for sending and not yet written to the kernel. */
   get bufferedAmount(): number {
-    return this.queue.queuedBytes + this.socket.writableLength;
+    return (this.queue?.queuedBytes ?? 0) + this.socket.writableLength;
   }
 
   /** Open until a close frame has been sent or received. */
   get isOpen(): boolean {
-    return !this.closeSent && !this.closeReceived && !this.finished;
+    return (this.flags & (CLOSE_SENT | CLOSE_RECEIVED | FINISHED)) === 0;
   }
 
   /** Closed without the peer's close frame, and not because we failed the connection. */
   get lostAbnormally(): boolean {
-    return this.finished && !this.closeReceived && !this.failed;
+    return (this.flags & (FINISHED | CLOSE_RECEIVED | FAILED)) === FINISHED;
   }
 
   /** Queues raw bytes to leave before any frame (the 101 response). */
   preface(bytes: Uint8Array): void {
-    this.queue.pushRaw(bytes);
+    (this.queue ??= borrowQueue()).pushRaw(bytes);
   }
 
   /** Starts reading; `head` holds bytes that arrived with the handshake. */
   start(handler: ConnectionHandler, head?: Buffer): void {
     this.handler = handler;
     const socket = this.socket;
+    owners.set(socket, this);
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("end", () => this.onEnd());
-    socket.on("error", () => {
-      // The 'close' that follows reports 1006; the error itself has no one to go to.
-    });
-    socket.on("close", () => this.onSocketClose());
-    socket.on("drain", () => this.onDrain());
-    if (this.options.idleTimeout > 0) {
-      this.lastActivity = Date.now();
-      this.idleTimer = setTimeout(() => this.checkIdle(), this.options.idleTimeout * 1000);
+    socket.on("data", onSocketData);
+    socket.on("end", onSocketEnd);
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+    this.options.registry?.add(this);
+    const { idleTimeout, pingInterval } = this.options;
+    if (idleTimeout > 0 || pingInterval > 0) {
+      const timers = this.ensureTimers();
+      if (idleTimeout > 0) timers.idle = setTimeout(() => this.checkIdle(), idleTimeout * 1000);
+      if (pingInterval > 0) timers.ping = setInterval(() => this.sendKeepAlivePing(), pingInterval * 1000);
     }
-    if (this.options.pingInterval > 0) {
-      this.pingTimer = setInterval(() => this.sendKeepAlivePing(), this.options.pingInterval * 1000);
-    }
-    this.inRead = true;
+    this.flags |= IN_READ;
     this.deliver(K_OPEN, undefined, false, 0);
-    this.inRead = false;
+    this.flags &= ~IN_READ;
     if (head !== undefined && head.length > 0) this.onData(head);
     else this.flush();
   }
 
+  private ensureTimers(): Timers {
+    return (this.timers ??= {
+      lastActivity: Date.now(),
+      idle: undefined,
+      ping: undefined,
+      awaitingPong: false,
+      tcp: undefined,
+      pendingClose: undefined,
+    });
+  }
+
   // ---- reading ----
 
-  private onData(chunk: Buffer): void {
-    if (this.options.idleTimeout > 0) this.lastActivity = Date.now();
-    this.inRead = true;
-    this.parser.push(chunk);
-    this.drainParser();
-    this.inRead = false;
+  /** @internal */
+  onData(chunk: Buffer): void {
+    if ((this.flags & PARSER_DONE) !== 0) return;
+    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    this.flags |= IN_READ;
+    const parser = (this.parser ??= borrowParser(this.options));
+    parser.push(chunk);
+    this.drainParser(parser);
+    this.flags &= ~IN_READ;
     this.flush();
   }
 
-  private drainParser(): void {
-    const parser = this.parser;
+  private drainParser(parser: FrameParser): void {
     for (;;) {
-      const event = parser.next();
-      switch (event) {
+      switch (parser.next()) {
         case EV_NONE:
+          if (parser.idle) {
+            this.parser = undefined;
+            returnParser(parser);
+          }
           return;
         case EV_TEXT:
           this.deliver(K_MESSAGE, parser.text, true, parser.text.length);
@@ -207,25 +260,38 @@ export class Connection {
           else this.deliver(K_PING, parser.data, false, parser.data.length);
           break;
         case EV_PONG:
-          this.awaitingPong = false;
+          if (this.timers !== undefined) this.timers.awaitingPong = false;
           this.deliver(K_PONG, parser.data, false, parser.data.length);
           break;
-        case EV_CLOSE:
-          this.onCloseFrame(parser.closeCode, parser.closeReason);
+        case EV_CLOSE: {
+          const { closeCode, closeReason } = parser;
+          this.stopParsing(parser);
+          this.onCloseFrame(closeCode, closeReason);
           return;
-        case EV_ERROR:
-          this.failConnection(parser.error!);
+        }
+        case EV_ERROR: {
+          const error = parser.error!;
+          this.stopParsing(parser);
+          this.failConnection(error);
           return;
+        }
       }
-      if (this.readPaused) return;
+      if ((this.flags & READ_PAUSED) !== 0) return;
     }
   }
 
+  /** After a close frame or a violation nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
+  private stopParsing(parser: FrameParser): void {
+    this.flags |= PARSER_DONE;
+    this.parser = undefined;
+    returnParser(parser);
+  }
+
   private onCloseFrame(code: number, reason: string): void {
-    this.closeReceived = true;
+    this.flags |= CLOSE_RECEIVED;
     this.code = code;
     this.reason = reason;
-    if (!this.closeSent) this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
+    if ((this.flags & CLOSE_SENT) === 0) this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
     // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it, within a bound.
     if (this.options.role === "server") this.endTcp();
     else this.armTcpTimer();
@@ -233,44 +299,54 @@ export class Connection {
 
   private failConnection(error: WebSocketError): void {
     const code = error.closeCode ?? 1002;
-    if (!this.closeSent) {
+    if ((this.flags & CLOSE_SENT) === 0) {
       this.sendCloseFrame(code, truncateUtf8(error.message, MAX_CLOSE_REASON_BYTES));
       this.code = code;
       this.reason = error.message;
-      this.failed = true;
+      this.flags |= FAILED;
     }
     this.deliver(K_ERROR, error, false, 0);
     this.endTcp();
   }
 
-  private onEnd(): void {
-    // The peer half-closed: nothing more will come, so finish our side too.
+  /** @internal The peer half-closed: nothing more will come, so finish our side too. */
+  onEnd(): void {
     this.flush();
     this.socket.end();
   }
 
-  private onSocketClose(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.closeSent = true;
-    clearTimeout(this.tcpTimer);
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    const closedError = new ConnectionClosureError("Connection already closed", { closeCode: this.code });
-    const waiters = this.waiters;
-    this.waiters = undefined;
-    if (waiters !== undefined) for (const waiter of waiters) waiter.reject(closedError);
-    const pending = this.pendingClose;
-    if (pending !== undefined) {
-      this.pendingClose = undefined;
-      clearTimeout(pending.timer);
-      if (this.closeReceived) pending.resolve();
-      else pending.reject(new ConnectionClosureError("Connection closed before the peer answered the close frame", { closeCode: ABNORMAL_CLOSURE }));
+  /** @internal */
+  onSocketClose(): void {
+    if ((this.flags & FINISHED) !== 0) return;
+    this.flags |= FINISHED | CLOSE_SENT;
+    this.options.registry?.delete(this);
+    if (this.parser !== undefined) this.stopParsing(this.parser);
+    if (this.queue !== undefined) {
+      this.queue.clear();
+      returnQueue(this.queue);
+      this.queue = undefined;
+    }
+    const timers = this.timers;
+    let pending: PendingClose | undefined;
+    if (timers !== undefined) {
+      clearTimeout(timers.tcp);
+      clearTimeout(timers.idle);
+      clearInterval(timers.ping);
+      pending = timers.pendingClose;
+      timers.pendingClose = undefined;
     }
     // Without the peer's close frame the closure was abnormal, unless we failed it ourselves.
-    if (!this.closeReceived && !this.failed) {
+    if ((this.flags & (CLOSE_RECEIVED | FAILED)) === 0) {
       this.code = ABNORMAL_CLOSURE;
       this.reason = "";
+    }
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters !== undefined) for (const waiter of waiters) waiter.reject(this.closedError());
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      if ((this.flags & CLOSE_RECEIVED) !== 0) pending.resolve();
+      else pending.reject(new ConnectionClosureError("Connection closed before the peer answered the close frame", { closeCode: ABNORMAL_CLOSURE }));
     }
     this.deliver(K_CLOSED, undefined, false, 0);
   }
@@ -278,14 +354,14 @@ export class Connection {
   // ---- ordered delivery ----
 
   private deliver(kind: number, data: string | Buffer | WebSocketError | undefined, isText: boolean, size: number): void {
-    if (!this.busy && this.inbox === undefined) {
+    if ((this.flags & BUSY) === 0 && this.inbox === undefined) {
       this.dispatch(kind, data, isText);
       return;
     }
-    (this.inbox ??= []).push({ kind, data, isText, code: size });
+    (this.inbox ??= []).push({ kind, data, isText, size });
     this.inboxBytes += size;
-    if (this.inboxBytes > this.options.maxQueuedBytes && !this.readPaused && !this.finished) {
-      this.readPaused = true;
+    if (this.inboxBytes > this.options.maxQueuedBytes && (this.flags & (READ_PAUSED | FINISHED)) === 0) {
+      this.flags |= READ_PAUSED;
       this.socket.pause();
     }
   }
@@ -317,30 +393,32 @@ export class Connection {
         break;
     }
     if (isPromiseLike(result)) {
-      this.busy = true;
+      this.flags |= BUSY;
       const settled = (): void => this.onHandlerSettled();
       result.then(settled, settled);
     }
   }
 
   private onHandlerSettled(): void {
-    this.busy = false;
+    this.flags &= ~BUSY;
     const inbox = this.inbox;
     if (inbox === undefined) return;
-    while (!this.busy) {
+    while ((this.flags & BUSY) === 0) {
       const item = inbox.shift();
       if (item === undefined) break;
-      this.inboxBytes -= item.code;
+      this.inboxBytes -= item.size;
       this.dispatch(item.kind, item.data, item.isText);
     }
     if (inbox.length === 0) this.inbox = undefined;
-    if (this.readPaused && this.inboxBytes <= this.options.maxQueuedBytes / 2 && !this.finished) {
-      this.readPaused = false;
+    if ((this.flags & READ_PAUSED) !== 0 && this.inboxBytes <= this.options.maxQueuedBytes / 2 && (this.flags & FINISHED) === 0) {
+      this.flags &= ~READ_PAUSED;
       this.socket.resume();
       // Bytes already pushed to the parser may hold whole messages.
-      this.inRead = true;
-      this.drainParser();
-      this.inRead = false;
+      if (this.parser !== undefined) {
+        this.flags |= IN_READ;
+        this.drainParser(this.parser);
+        this.flags &= ~IN_READ;
+      }
     }
     this.scheduleFlush();
   }
@@ -349,51 +427,57 @@ export class Connection {
 
   /**
    * Sends a data message, fragmented at maxFrameSize (text on code-point boundaries).
-   * Returns undefined when it was queued at once, or a promise when it waits for room.
+   * Returns undefined when it was queued at once, or a promise when it waits for room
+   * (`timeout` seconds at most, -1: no limit).
    */
   send(opcode: number, payload: string | Uint8Array, timeout = -1): Promise<void> | undefined {
-    if (this.closeSent || this.finished) return Promise.reject(this.closedError());
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(this.closedError());
     if (this.waiters !== undefined || this.bufferedAmount > this.options.maxQueuedBytes) {
-      return new Promise((resolve, reject) => {
-        const waiter: PendingWrite = { opcode, payload, resolve, reject };
-        if (timeout >= 0) {
-          const timer = setTimeout(() => {
-            const index = this.waiters?.indexOf(waiter) ?? -1;
-            if (index < 0) return;
-            this.waiters!.splice(index, 1);
-            reject(new WriteTimedOutError(`Write timed out: the peer did not take the data within ${timeout} seconds`));
-          }, timeout * 1000);
-          waiter.resolve = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          waiter.reject = (error) => {
-            clearTimeout(timer);
-            reject(error);
-          };
-        }
-        (this.waiters ??= []).push(waiter);
-        this.flush();
-        this.waitForDrain();
-      });
+      return this.waitForRoom(opcode, payload, timeout);
     }
     this.enqueueMessage(opcode, payload);
     return undefined;
   }
 
+  private waitForRoom(opcode: number, payload: string | Uint8Array, timeout: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const waiter: PendingWrite = { opcode, payload, resolve, reject };
+      if (timeout >= 0) {
+        const timer = setTimeout(() => {
+          const index = this.waiters?.indexOf(waiter) ?? -1;
+          if (index < 0) return;
+          this.waiters!.splice(index, 1);
+          reject(new WriteTimedOutError(`Write timed out: the peer did not take the data within ${timeout} seconds`));
+        }, timeout * 1000);
+        waiter.resolve = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        waiter.reject = (error) => {
+          clearTimeout(timer);
+          reject(error);
+        };
+      }
+      (this.waiters ??= []).push(waiter);
+      this.flush();
+      this.awaitRoom();
+    });
+  }
+
   private enqueueMessage(opcode: number, payload: string | Uint8Array): void {
+    const queue = (this.queue ??= borrowQueue());
+    const masked = this.options.role === "client";
     const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
-    const limit = this.options.maxFrameSize > 0 ? this.options.maxFrameSize : 65536;
+    const limit = this.options.maxFrameSize;
     if (length <= limit) {
-      this.queue.pushFrame(FIN | opcode, payload, length);
+      queue.pushFrame(FIN | opcode, payload, length, masked);
     } else {
       const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
       let start = 0;
       let op = opcode;
       while (start < length) {
         const end = opcode === OP_TEXT ? utf8CutPoint(bytes, start, limit) : Math.min(start + limit, length);
-        const fin = end === length ? FIN : 0;
-        this.queue.pushFrame(fin | op, bytes.subarray(start, end), end - start);
+        queue.pushFrame((end === length ? FIN : 0) | op, bytes.subarray(start, end), end - start, masked);
         op = OP_CONTINUATION;
         start = end;
       }
@@ -403,41 +487,46 @@ export class Connection {
 
   /** Ping and pong: never wait behind queued data, as they keep the connection alive. */
   sendControl(opcode: typeof OP_PING | typeof OP_PONG, payload: Uint8Array): void {
-    if (this.closeSent || this.finished) throw this.closedError();
-    this.queue.pushFrame(FIN | opcode, payload, payload.length);
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) throw this.closedError();
+    (this.queue ??= borrowQueue()).pushFrame(FIN | opcode, payload, payload.length, this.options.role === "client");
     this.scheduleFlush();
   }
 
   private sendCloseFrame(code: number | undefined, reason: string): void {
-    this.closeSent = true;
-    if (this.finished) return;
+    this.flags |= CLOSE_SENT;
+    if ((this.flags & FINISHED) !== 0) return;
     const payload = encodeClosePayload(code, reason);
-    this.queue.pushFrame(FIN | OP_CLOSE, payload, payload.length);
+    (this.queue ??= borrowQueue()).pushFrame(FIN | OP_CLOSE, payload, payload.length, this.options.role === "client");
     this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
-    if (this.inRead || this.flushScheduled) return;
-    this.flushScheduled = true;
+    if ((this.flags & (IN_READ | FLUSH_SCHEDULED)) !== 0) return;
+    this.flags |= FLUSH_SCHEDULED;
     process.nextTick(() => {
-      this.flushScheduled = false;
+      this.flags &= ~FLUSH_SCHEDULED;
       this.flush();
     });
   }
 
+  /** Everything queued since the last flush leaves in one write. */
   private flush(): void {
-    if (this.queue.empty || this.finished) return;
-    if (this.options.idleTimeout > 0) this.lastActivity = Date.now();
-    if (!this.queue.flush()) this.waitForDrain();
+    const queue = this.queue;
+    if (queue === undefined || (this.flags & FINISHED) !== 0) return;
+    this.queue = undefined;
+    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    queue.flush(this.socket, this.options.role === "client");
+    returnQueue(queue);
   }
 
-  private waitForDrain(): void {
-    this.waitingForDrain = true;
+  /** @internal */
+  onDrain(): void {
+    this.flags &= ~WAITING_FOR_DRAIN;
+    if ((this.flags & FINISHED) === 0) this.admitWaiters();
   }
 
-  private onDrain(): void {
-    if (!this.waitingForDrain) return;
-    this.waitingForDrain = false;
+  /** Lets waiting writes in, in order, while there is room. */
+  private admitWaiters(): void {
     const waiters = this.waiters;
     if (waiters === undefined) return;
     const max = this.options.maxQueuedBytes;
@@ -448,6 +537,24 @@ export class Connection {
     }
     if (waiters.length === 0) this.waiters = undefined;
     this.flush();
+    if (this.waiters !== undefined) this.awaitRoom();
+  }
+
+  /**
+   * Waits for the socket to take what it holds. 'drain' is listened to only while a write
+   * waits (a listener costs memory on every socket), and comes only when the socket asked
+   * for it; below the socket's own high-water mark an empty write's callback tells instead.
+   */
+  private awaitRoom(): void {
+    if ((this.flags & WAITING_FOR_DRAIN) !== 0) return;
+    const socket = this.socket;
+    if (socket.writableLength <= this.options.maxQueuedBytes) {
+      this.admitWaiters();
+      return;
+    }
+    this.flags |= WAITING_FOR_DRAIN;
+    if (socket.writableNeedDrain) socket.once("drain", onSocketDrain);
+    else socket.write(EMPTY, () => this.onDrain());
   }
 
   private closedError(): ConnectionClosureError {
@@ -467,21 +574,22 @@ export class Connection {
     if (timeout < 0 && timeout !== -1) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout}`));
     }
-    if (this.closeSent || this.finished) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Reason over ${MAX_CLOSE_REASON_BYTES} bytes`));
     }
     return new Promise((resolve, reject) => {
       const pending: PendingClose = { resolve, reject, timer: undefined };
+      const timers = this.ensureTimers();
       if (timeout !== -1) {
         pending.timer = setTimeout(() => {
-          if (this.pendingClose !== pending) return;
-          this.pendingClose = undefined;
+          if (timers.pendingClose !== pending) return;
+          timers.pendingClose = undefined;
           reject(new ConnectionClosureError(`Connection closure timed out: no close frame from the peer within ${timeout} seconds`));
           this.socket.destroy();
         }, timeout * 1000);
       }
-      this.pendingClose = pending;
+      timers.pendingClose = pending;
       this.code = code;
       this.reason = reason;
       this.sendCloseFrame(code, reason);
@@ -490,7 +598,7 @@ export class Connection {
 
   /** Sends a close frame without waiting for the answer; TCP closes when the peer answers or after the close timeout. */
   closeNow(code: number, reason = ""): void {
-    if (this.closeSent || this.finished) return;
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return;
     this.code = code;
     this.reason = reason;
     this.sendCloseFrame(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
@@ -515,33 +623,35 @@ export class Connection {
   }
 
   private armTcpTimer(): void {
-    if (this.tcpTimer !== undefined || this.finished) return;
     const timeout = this.options.closeTimeout;
-    if (timeout < 0) return;
-    this.tcpTimer = setTimeout(() => this.socket.destroy(), timeout * 1000);
+    if ((this.flags & FINISHED) !== 0 || timeout < 0) return;
+    const timers = this.ensureTimers();
+    timers.tcp ??= setTimeout(() => this.socket.destroy(), timeout * 1000);
   }
 
   // ---- keep-alive ----
 
   private checkIdle(): void {
+    const timers = this.timers!;
     const period = this.options.idleTimeout * 1000;
-    const idleFor = Date.now() - this.lastActivity;
+    const idleFor = Date.now() - timers.lastActivity;
     if (idleFor >= period) {
-      this.lastActivity = Date.now();
+      timers.lastActivity = Date.now();
       this.deliver(K_IDLE, undefined, false, 0);
-      this.idleTimer = setTimeout(() => this.checkIdle(), period);
+      timers.idle = setTimeout(() => this.checkIdle(), period);
     } else {
-      this.idleTimer = setTimeout(() => this.checkIdle(), period - idleFor);
+      timers.idle = setTimeout(() => this.checkIdle(), period - idleFor);
     }
   }
 
   private sendKeepAlivePing(): void {
+    const timers = this.timers!;
     if (!this.isOpen) return;
-    if (this.awaitingPong) {
+    if (timers.awaitingPong) {
       this.closeNow(1011, "No pong received within pingInterval");
       return;
     }
-    this.awaitingPong = true;
+    timers.awaitingPong = true;
     this.sendControl(OP_PING, EMPTY);
   }
 }

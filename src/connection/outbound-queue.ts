@@ -20,21 +20,16 @@ export class OutboundQueue {
   private payloads: (string | Uint8Array)[] = [];
   private lengths: number[] = [];
 
-  constructor(
-    private readonly socket: Socket,
-    private readonly masked: boolean,
-  ) {}
-
   get empty(): boolean {
     return this.firsts.length === 0;
   }
 
   /** Queues a frame; `first` is its first byte (FIN, RSV and opcode), `length` its payload's byte length. */
-  pushFrame(first: number, payload: string | Uint8Array, length: number): void {
+  pushFrame(first: number, payload: string | Uint8Array, length: number, masked: boolean): void {
     this.firsts.push(first);
     this.payloads.push(payload);
     this.lengths.push(length);
-    this.queuedBytes += frameHeaderSize(length, this.masked) + length;
+    this.queuedBytes += frameHeaderSize(length, masked) + length;
   }
 
   pushRaw(bytes: Uint8Array): void {
@@ -44,11 +39,22 @@ export class OutboundQueue {
     this.queuedBytes += bytes.length;
   }
 
-  /** Hands everything to the socket; returns false when the socket asks to wait for 'drain'. */
-  flush(): boolean {
+  /** Drops what is queued: the socket is gone. */
+  clear(): void {
+    this.firsts.length = 0;
+    this.payloads.length = 0;
+    this.lengths.length = 0;
+    this.queuedBytes = 0;
+  }
+
+  /**
+   * Hands everything to the socket, masking each frame with a fresh key when `masked` (the
+   * client's role); returns false when the socket asks to wait for 'drain'.
+   */
+  flush(socket: Socket, masked: boolean): boolean {
     const count = this.firsts.length;
     if (count === 0) return true;
-    const { firsts, payloads, lengths, masked } = this;
+    const { firsts, payloads, lengths } = this;
     let copied = 0;
     for (let i = 0; i < count; i++) {
       const length = lengths[i]!;
@@ -78,12 +84,8 @@ export class OutboundQueue {
       if (maskKey !== undefined) applyMask(buffer, offset, offset + length, maskKey);
       offset += length;
     }
-    firsts.length = 0;
-    payloads.length = 0;
-    lengths.length = 0;
-    this.queuedBytes = 0;
+    this.clear();
 
-    const socket = this.socket;
     if (segments === undefined) return socket.write(buffer);
     if (segmentStart < offset) segments.push(buffer.subarray(segmentStart, offset));
     socket.cork();

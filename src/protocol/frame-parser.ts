@@ -63,10 +63,10 @@ export class FrameParser {
   /** After EV_ERROR: the violation, with the close code to send in `closeCode`. */
   error: WebSocketError | undefined;
 
-  private readonly expectMasked: boolean;
-  private readonly maxFrameSize: number;
-  private readonly maxMessageSize: number;
-  private readonly rsv1Extension: boolean;
+  private expectMasked = true;
+  private maxFrameSize = Infinity;
+  private maxMessageSize = Infinity;
+  private rsv1Extension = false;
 
   private chunks: Buffer[] = [];
   /** Read offset into chunks[0]. */
@@ -90,10 +90,33 @@ export class FrameParser {
   private controlParts: Buffer[] | undefined;
 
   constructor(options: FrameParserOptions) {
+    this.configure(options);
+  }
+
+  /** Sets the role and limits and starts afresh: for a parser taken from a pool. */
+  configure(options: FrameParserOptions): void {
+    this.stop();
+    this.state = S_HEADER;
     this.expectMasked = options.role === "server";
     this.maxFrameSize = options.maxFrameSize > 0 ? options.maxFrameSize : Infinity;
     this.maxMessageSize = options.maxMessageSize > 0 ? options.maxMessageSize : Infinity;
     this.rsv1Extension = options.rsv1Extension ?? false;
+  }
+
+  /**
+   * True between frames with nothing buffered: the parser then holds none of the
+   * connection's state and can go back to a pool (after `clearOutputs`).
+   */
+  get idle(): boolean {
+    return this.state === S_HEADER && this.buffered === 0 && this.messageOpcode === 0;
+  }
+
+  /** Drops the last event's data, so that a pooled parser keeps nothing alive. */
+  clearOutputs(): void {
+    this.text = "";
+    this.data = EMPTY;
+    this.error = undefined;
+    this.closeReason = "";
   }
 
   /** Bytes pushed but not yet consumed. */
@@ -367,7 +390,7 @@ export class FrameParser {
 
   private stop(): void {
     this.state = S_DONE;
-    this.chunks = [];
+    this.chunks.length = 0;
     this.offset = 0;
     this.buffered = 0;
     this.resetMessage();

@@ -1,3 +1,4 @@
+import type { TLSSocket } from "node:tls";
 import type { Connection } from "../connection/connection.ts";
 import { MessageWriter } from "../connection/message-writer.ts";
 
@@ -9,31 +10,20 @@ export interface RemoteAddress {
   port: number;
 }
 
-export interface CallerInit {
-  connection: Connection;
-  subProtocol: string | undefined;
-  secure: boolean;
-  remoteAddress: RemoteAddress;
-  closeTimeout: number;
-}
-
-/** The server's handle on one connection, passed to every service method (SPEC §4). */
+/**
+ * The server's handle on one connection, passed to every service method (SPEC §4). It keeps
+ * three fields; everything else is read from the connection when asked.
+ */
 export class Caller extends MessageWriter {
-  readonly remoteAddress: RemoteAddress;
   readonly #connection: Connection;
   readonly #subProtocol: string | undefined;
-  readonly #secure: boolean;
-  readonly #closeTimeout: number;
   #attributes: Map<string, unknown> | undefined;
 
-  constructor(key: typeof CALLER_KEY, init: CallerInit) {
+  constructor(key: typeof CALLER_KEY, connection: Connection, subProtocol: string | undefined) {
     super();
     if (key !== CALLER_KEY) throw new TypeError("Caller is not constructible: ferry passes one to each service method");
-    this.#connection = init.connection;
-    this.#subProtocol = init.subProtocol;
-    this.#secure = init.secure;
-    this.#closeTimeout = init.closeTimeout;
-    this.remoteAddress = init.remoteAddress;
+    this.#connection = connection;
+    this.#subProtocol = subProtocol;
   }
 
   protected get connection(): Connection {
@@ -41,7 +31,12 @@ export class Caller extends MessageWriter {
   }
 
   protected get defaultCloseTimeout(): number {
-    return this.#closeTimeout;
+    return this.#connection.closeTimeout;
+  }
+
+  get remoteAddress(): RemoteAddress {
+    const socket = this.#connection.socket;
+    return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
   }
 
   getConnectionId(): string {
@@ -54,7 +49,7 @@ export class Caller extends MessageWriter {
   }
 
   isSecure(): boolean {
-    return this.#secure;
+    return (this.#connection.socket as Partial<TLSSocket>).encrypted === true;
   }
 
   setAttribute(key: string, value: unknown): void {

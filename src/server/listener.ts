@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { Connection } from "../connection/connection.ts";
+import { Connection, type ConnectionOptions } from "../connection/connection.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
 import { acceptKey, selectSubProtocol } from "../protocol/handshake.ts";
@@ -49,6 +49,8 @@ export interface ListenerConfiguration {
 interface Attached {
   upgradeService: UpgradeService;
   config: ResolvedServiceConfig;
+  /** One options object for all of the service's connections. */
+  connectionOptions: ConnectionOptions;
 }
 
 type AnyServer = HttpServer | HttpsServer;
@@ -127,7 +129,18 @@ export class Listener {
 
   /** Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start. */
   attach(path: string, upgradeService: UpgradeService): void {
-    this.router.add(path, { upgradeService, config: resolveServiceConfig(upgradeService.config) });
+    const config = resolveServiceConfig(upgradeService.config);
+    const connectionOptions: ConnectionOptions = {
+      role: "server",
+      maxFrameSize: config.maxFrameSize,
+      maxMessageSize: config.maxMessageSize,
+      maxQueuedBytes: config.maxQueuedBytes,
+      idleTimeout: config.idleTimeout,
+      pingInterval: config.pingInterval,
+      closeTimeout: config.connectionClosureTimeout,
+      registry: this.connections,
+    };
+    this.router.add(path, { upgradeService, config, connectionOptions });
   }
 
   /** Stops routing new upgrades to the path; its open connections keep working. */
@@ -255,7 +268,7 @@ export class Listener {
       return;
     }
 
-    const { upgradeService, config } = match.value;
+    const { upgradeService, config, connectionOptions } = match.value;
     const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
     this.upgrading.add(socket);
     let outcome: UpgradeResult | Refusal;
@@ -275,7 +288,7 @@ export class Listener {
       this.refuse(socket, outcome instanceof Error ? refusalForReturned(outcome) : outcome);
       return;
     }
-    this.accept(request, socket as Socket, head, outcome, config, upgradeRequest.secure);
+    this.accept(request, socket as Socket, head, outcome, config, connectionOptions);
   }
 
   private withTimeout<T>(work: T | Promise<T>): Promise<T | Refusal> {
@@ -293,7 +306,7 @@ export class Listener {
     head: Buffer,
     service: Service,
     config: ResolvedServiceConfig,
-    secure: boolean,
+    connectionOptions: ConnectionOptions,
   ): void {
     const subProtocol = selectSubProtocol(request.headers["sec-websocket-protocol"], config.subProtocols);
     let response =
@@ -305,25 +318,9 @@ export class Listener {
     if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
     response += "\r\n";
 
-    const connection = new Connection(socket, {
-      role: "server",
-      maxFrameSize: config.maxFrameSize,
-      maxMessageSize: config.maxMessageSize,
-      maxQueuedBytes: config.maxQueuedBytes,
-      idleTimeout: config.idleTimeout,
-      pingInterval: config.pingInterval,
-      closeTimeout: config.connectionClosureTimeout,
-    });
+    const connection = new Connection(socket, connectionOptions);
     connection.preface(Buffer.from(response, "latin1"));
-    const caller = new Caller(CALLER_KEY, {
-      connection,
-      subProtocol,
-      secure,
-      remoteAddress: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
-      closeTimeout: config.connectionClosureTimeout,
-    });
-    this.connections.add(connection);
-    socket.once("close", () => this.connections.delete(connection));
+    const caller = new Caller(CALLER_KEY, connection, subProtocol);
     socket.off("error", ignore);
     connection.start(new ServiceSession(service, caller, connection, config), head);
   }

@@ -27,7 +27,11 @@ export function createUpgradeRequest(
     query: new URLSearchParams(query),
     headers,
     cookies: parseCookies(headers.get("cookie")),
-    remoteAddress: { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 },
+    // Asking the socket for its peer makes Node cache it on the socket for the connection's
+    // whole life: only pay for that when the service looks.
+    get remoteAddress() {
+      return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+    },
     secure,
     peerCertificate: secure ? (socket as TLSSocket).getPeerCertificate() : undefined,
     principal: undefined,

@@ -31,6 +31,7 @@ import {
   type RawFrameOptions,
   type Recorded,
   SERVER,
+  unicodeString,
 } from "./frames.ts";
 
 /** A frame as a client sends it (masked): what a server-role parser expects. */
@@ -147,6 +148,22 @@ describe("FrameParser: data and control events", () => {
           [
             { ev: "text", text: "Hello, world" },
             { ev: "binary", data: [1, 2, 3] },
+          ],
+        );
+      });
+
+      it("keeps a leading byte order mark, whole or fragmented", () => {
+        const bom = Uint8Array.of(0xef, 0xbb, 0xbf);
+        assert.deepEqual(
+          parseAll(
+            options,
+            f({ opcode: OP_TEXT, payload: Buffer.concat([bom, Buffer.from("a")]) }),
+            f({ opcode: OP_TEXT, fin: false, payload: bom.subarray(0, 2) }),
+            f({ opcode: OP_CONTINUATION, payload: Buffer.concat([bom.subarray(2), Buffer.from("b")]) }),
+          ),
+          [
+            { ev: "text", text: "\ufeffa" },
+            { ev: "text", text: "\ufeffb" },
           ],
         );
       });
@@ -478,9 +495,11 @@ describe("FrameParser: RFC 6455 violations", () => {
   it("treats limits of 0 or less as no limit", () => {
     const big = bytes(200_000);
     for (const limit of [0, -1]) {
-      assert.deepEqual(parseAll({ role: "client", maxFrameSize: limit, maxMessageSize: limit }, s({ opcode: OP_BINARY, payload: big })), [
-        { ev: "binary", data: [...big] },
-      ]);
+      const parser = new FrameParser({ role: "client", maxFrameSize: limit, maxMessageSize: limit });
+      parser.push(s({ opcode: OP_BINARY, fin: false, payload: big }));
+      parser.push(s({ opcode: OP_CONTINUATION, payload: big }));
+      assert.equal(parser.next(), EV_BINARY);
+      assert.ok(parser.data.equals(Buffer.concat([big, big])));
     }
   });
 
@@ -631,32 +650,27 @@ describe("FrameParser: UTF-8 in text messages", () => {
 });
 
 describe("FrameParser: chopping", () => {
-  it("parses 16-bit and 64-bit frames pushed in chunks of several sizes and byte by byte", () => {
-    const payloads = [bytes(126, 3), bytes(65535, 4), bytes(65536, 5), bytes(70_001, 6)];
+  it("parses 16-bit and 64-bit frames pushed byte by byte and in chunks of several sizes", () => {
     for (const [options, f] of [
       [SERVER, c],
       [CLIENT, s],
     ] as const) {
-      const stream = Buffer.concat(payloads.map((payload) => f({ opcode: OP_BINARY, payload })));
-      const check = (chunks: Buffer[], how: string) => {
+      const check = (payloads: Buffer[], size: number) => {
+        const stream = Buffer.concat(payloads.map((payload) => f({ opcode: OP_BINARY, payload })));
         const parser = new FrameParser(options);
         const got: Buffer[] = [];
-        for (const chunk of chunks) {
-          parser.push(chunk);
+        for (let at = 0; at < stream.length; at += size) {
+          parser.push(Buffer.from(stream.subarray(at, at + size)));
           for (let ev = parser.next(); ev !== EV_NONE; ev = parser.next()) {
-            assert.equal(ev, EV_BINARY, how);
+            assert.equal(ev, EV_BINARY);
             got.push(Buffer.from(parser.data));
           }
         }
-        assert.equal(got.length, payloads.length, how);
-        got.forEach((data, i) => assert.ok(data.equals(payloads[i]!), `${how}: payload ${i} differs`));
+        assert.equal(got.length, payloads.length, `chunks of ${size}`);
+        got.forEach((data, i) => assert.ok(data.equals(payloads[i]!), `chunks of ${size}: payload ${i} differs`));
       };
-      check(bytewise(stream), "byte by byte");
-      for (const size of [2, 3, 7, 13, 4096]) {
-        const chunks: Buffer[] = [];
-        for (let at = 0; at < stream.length; at += size) chunks.push(Buffer.from(stream.subarray(at, at + size)));
-        check(chunks, `chunks of ${size}`);
-      }
+      check([bytes(126, 3), bytes(65536, 5)], 1);
+      for (const size of [3, 7, 4096]) check([bytes(126, 3), bytes(65535, 4), bytes(65536, 5), bytes(70_001, 6)], size);
     }
   });
 });
@@ -682,8 +696,11 @@ const controlArb: fc.Arbitrary<ControlItem> = fc.record({
 
 const messageArb: fc.Arbitrary<MessageItem> = fc
   .oneof(
-    fc.string({ unit: "binary", maxLength: 80 }).map((t) => ({ opcode: OP_TEXT as typeof OP_TEXT, payload: new Uint8Array(Buffer.from(t)) })),
-    fc.uint8Array({ maxLength: 300 }).map((b) => ({ opcode: OP_BINARY as typeof OP_BINARY, payload: b })),
+    unicodeString(80).map((t) => ({ opcode: OP_TEXT as typeof OP_TEXT, payload: new Uint8Array(Buffer.from(t)) })),
+    // Mostly small payloads, some around and over 125 bytes (the 16-bit length form).
+    fc
+      .oneof(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 100, maxLength: 300, size: "max" }))
+      .map((b) => ({ opcode: OP_BINARY as typeof OP_BINARY, payload: b })),
   )
   .chain(({ opcode, payload }) =>
     fc.record({
@@ -703,7 +720,7 @@ const itemArb: fc.Arbitrary<Item> = fc.oneof(
 const closeArb = fc.option(
   fc.record({
     code: fc.constantFrom(1000, 1001, 1003, 1008, 1011, 3000, 4999),
-    reason: fc.string({ unit: "binary", maxLength: 20 }).filter((r) => Buffer.byteLength(r) <= 123),
+    reason: unicodeString(20),
   }),
 );
 
@@ -845,4 +862,20 @@ describe("FrameParser: properties", () => {
       { numRuns: 200 },
     );
   });
+});
+
+it("configure() makes a parser that ended (close or error) usable again, as a pool needs", () => {
+  const parser = new FrameParser({ role: "client", maxFrameSize: 0, maxMessageSize: 0 });
+  parser.push(Buffer.from([0x88, 0x00, 0x81, 0x01, 0x61]));
+  assert.equal(parser.next(), EV_CLOSE);
+  assert.equal(parser.next(), EV_NONE, "nothing after the close frame");
+  parser.clearOutputs();
+  parser.configure({ role: "client", maxFrameSize: 0, maxMessageSize: 0 });
+  assert.equal(parser.idle, true);
+  parser.push(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+  assert.equal(parser.next(), EV_TEXT);
+  assert.equal(parser.text, "hi");
+  parser.push(Buffer.from([0x81]));
+  assert.equal(parser.next(), EV_NONE);
+  assert.equal(parser.idle, false, "half a header is state");
 });

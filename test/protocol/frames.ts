@@ -3,6 +3,7 @@
  * frame-writer.ts (so parser tests do not trust the code they could share a bug with), and
  * a driver that runs a FrameParser over chunks and records what it returned.
  */
+import fc from "fast-check";
 import {
   EV_BINARY,
   EV_CLOSE,
@@ -139,4 +140,20 @@ export function chop(bytes: Uint8Array, cuts: readonly number[]): Buffer[] {
 /** Cuts `bytes` into copies of one byte each. */
 export function bytewise(bytes: Uint8Array): Buffer[] {
   return Array.from(bytes, (b) => Buffer.of(b));
+}
+
+/**
+ * Any Unicode scalar value, each UTF-8 length class equally likely (1 to 4 bytes). Cheaper to
+ * start than fast-check's `unit: "binary"` strings, and richer in astral characters.
+ */
+export const codePointArb: fc.Arbitrary<number> = fc.oneof(
+  fc.integer({ min: 0, max: 0x7f }),
+  fc.integer({ min: 0x80, max: 0x7ff }),
+  fc.integer({ min: 0x800, max: 0xffff }).filter((cp) => cp < 0xd800 || cp > 0xdfff),
+  fc.integer({ min: 0x10000, max: 0x10ffff }),
+);
+
+/** Strings of up to `maxLength` code points, astral ones included. */
+export function unicodeString(maxLength: number): fc.Arbitrary<string> {
+  return fc.array(codePointArb, { maxLength }).map((cps) => String.fromCodePoint(...cps));
 }

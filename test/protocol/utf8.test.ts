@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { isUtf8, truncateUtf8, Utf8StreamDecoder, utf8CutPoint } from "../../src/protocol/utf8.ts";
+import { unicodeString } from "./frames.ts";
 
 /** Byte offsets where the code points of `text` end, in its UTF-8 form. */
 function boundaries(text: string): number[] {
@@ -16,7 +17,7 @@ function boundaries(text: string): number[] {
 
 /** Strings mixing ASCII, 2- and 3-byte characters and astral (4-byte) ones. */
 const textArb = fc.oneof(
-  fc.string({ unit: "binary", maxLength: 40 }),
+  unicodeString(40),
   fc.array(fc.constantFrom("a", "é", "€", "😀", "𝄞", "中", "\u0000", "\u{10ffff}"), { maxLength: 40 }).map((a) => a.join("")),
 );
 

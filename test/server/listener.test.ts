@@ -141,7 +141,7 @@ describe("Listener configuration", () => {
   });
 
   test("a configuration with a shared server fails at construction", () => {
-    assert.throws(() => new Listener(createServer(), {} as never), TypeError);
+    assert.throws(() => new (Listener as new (server: unknown, config: object) => Listener)(createServer(), {}), TypeError);
   });
 
   test("port is the bound port after start", async () => {
@@ -165,6 +165,15 @@ describe("Listener configuration", () => {
     });
     assert.match(res, /^HTTP\/1\.1 408/);
     assert.ok(Date.now() - started < 3000);
+  });
+
+  test("`timeout` does not cut open WebSocket connections", async () => {
+    const listener = await startListener({ "/ws": echo }, { timeout: 0.3 });
+    const ws = await openWs(listener.port, "/ws");
+    await delay(900);
+    ws.send("still open");
+    assert.deepEqual(await nextMessages(ws, 1), ["still open"]);
+    ws.close();
   });
 
   test("an upgrade() that does not decide within `timeout` gets 408", async () => {
