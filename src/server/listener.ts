@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
 import { Connection, type ConnectionOptions } from "../connection/connection.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
@@ -260,7 +261,7 @@ export class Listener {
     const refusal =
       this.checkLimits(request) ??
       checkOpeningHandshake(request.method, request.headers) ??
-      (isOriginAllowed(request.headers.origin, request.headers.host, match.value.config.allowedOrigins)
+      (isOriginAllowed(request.headers.origin, request.headers.host, isEncrypted(socket), match.value.config.allowedOrigins)
         ? undefined
         : { status: 403, body: `Origin ${request.headers.origin} is not allowed` });
     if (refusal !== undefined) {
@@ -327,6 +328,10 @@ export class Listener {
 }
 
 function ignore(): void {}
+
+function isEncrypted(socket: Duplex): boolean {
+  return (socket as Partial<TLSSocket>).encrypted === true;
+}
 
 function isService(outcome: UpgradeResult | Refusal): outcome is Service {
   return typeof outcome === "object" && outcome !== null && !(outcome instanceof Error) && !("status" in outcome && "body" in outcome);

@@ -207,6 +207,9 @@ export class ServiceSession implements ConnectionHandler {
       return;
     }
     if (!this.connection.isOpen) return;
-    this.connection.close(frame.status, frame.reason ?? "", this.config.connectionClosureTimeout).catch(() => undefined);
+    const reason = frame.reason ?? "";
+    const sent = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
+    if (sent !== reason) logError(`a close reason of ${Buffer.byteLength(reason)} bytes was cut to ${MAX_CLOSE_REASON_BYTES}`);
+    this.connection.close(frame.status, sent, this.config.connectionClosureTimeout).catch(() => undefined);
   }
 }

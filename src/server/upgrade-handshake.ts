@@ -37,20 +37,15 @@ export function checkOpeningHandshake(method: string | undefined, headers: Incom
 export function isOriginAllowed(
   origin: string | undefined,
   host: string | undefined,
+  secure: boolean,
   allowed: readonly string[] | undefined,
 ): boolean {
   if (origin === undefined) return true;
-  if (allowed !== undefined) {
-    if (allowed.includes("*")) return true;
-    const wanted = normalizeOrigin(origin);
-    if (allowed.some((entry) => normalizeOrigin(entry) === wanted)) return true;
-  }
+  const wanted = normalizeOrigin(origin);
+  if (allowed !== undefined && (allowed.includes("*") || allowed.some((entry) => normalizeOrigin(entry) === wanted))) return true;
   if (host === undefined) return false;
-  try {
-    return new URL(origin).host === new URL(`http://${host}`).host;
-  } catch {
-    return false;
-  }
+  // Same origin is scheme, host and port: a page on http: is not the origin of a wss: listener.
+  return wanted === normalizeOrigin(`${secure ? "https" : "http"}://${host}`);
 }
 
 function normalizeOrigin(origin: string): string {

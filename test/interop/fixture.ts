@@ -19,6 +19,17 @@ export const BIG_PATTERN = "ferry é € 😀 字 ok|";
 
 export const MIB = 1024 * 1024;
 
+/** pingInterval of /keepalive, in seconds; a peer that misses a pong gets 1011. */
+export const KEEPALIVE_S = 0.4;
+/** How long keep-alive tests stay connected: three pings' worth. */
+export const KEEPALIVE_WAIT_MS = 1_300;
+
+/** The reason of `cmd:close-utf8`: multi-byte code points in a close frame. */
+export const UTF8_CLOSE_REASON = "ciao 👋 ñ — tschüß";
+
+/** The reason of `cmd:close-long`: 200 UTF-8 bytes, over the 123 a close frame can carry. */
+export const LONG_CLOSE_REASON = "é".repeat(100);
+
 /** connectionClosureTimeout of every interop path, in seconds. */
 export const CLOSE_TIMEOUT_S = 2;
 
@@ -87,20 +98,30 @@ export function newId(prefix = "c"): string {
 /**
  * The service behind every path. Text commands (anything else is echoed):
  *   cmd:close          → returns closeFrame(4001, "bye")
+ *   cmd:close-utf8     → returns closeFrame(4003, UTF8_CLOSE_REASON)
+ *   cmd:close-long     → returns closeFrame(4004, LONG_CLOSE_REASON)
  *   cmd:caller-close   → caller.close(4002, "caller bye")
  *   cmd:protocol       → the negotiated sub-protocol, or "(none)"
  *   cmd:big:K          → bigText(K)        (fragmented at the path's maxFrameSize)
  *   cmd:bigbin:N       → bigBinary(N)
- * Binary messages are echoed. onClose is recorded under the connection's `?id=`.
+ *   cmd:pongs          → how many pongs ferry received on this connection
+ * Binary messages are echoed. onOpen and onClose are recorded under the connection's `?id=`.
  */
 function interopService(id: string, server: InteropServer): Service {
   return {
+    onOpen(): void {
+      server.recordOpen(id);
+    },
     onTextMessage(caller: Caller, text: string): unknown {
       if (!text.startsWith("cmd:")) return text;
       const [, command, argument] = text.split(":");
       switch (command) {
         case "close":
           return closeFrame(4001, "bye");
+        case "close-utf8":
+          return closeFrame(4003, UTF8_CLOSE_REASON);
+        case "close-long":
+          return closeFrame(4004, LONG_CLOSE_REASON);
         case "caller-close":
           caller.close(4002, "caller bye").catch(() => undefined);
           return undefined;
@@ -110,11 +131,16 @@ function interopService(id: string, server: InteropServer): Service {
           return bigText(Number(argument));
         case "bigbin":
           return bigBinary(Number(argument));
+        case "pongs":
+          return String(caller.getAttribute("pongs") ?? 0);
       }
       return `unknown command ${text}`;
     },
     onBinaryMessage(_caller: Caller, data: Uint8Array): unknown {
       return data;
+    },
+    onPong(caller: Caller): void {
+      caller.setAttribute("pongs", ((caller.getAttribute("pongs") as number | undefined) ?? 0) + 1);
     },
     onClose(_caller: Caller, code: number, reason: string): void {
       server.recordClose(id, { code, reason });
@@ -136,11 +162,13 @@ export interface InteropServerOptions {
  *   /small-frames  allowedOrigins ["*"], maxFrameSize 1000: ferry fragments what it sends
  *   /proto         allowedOrigins ["*"], subProtocols ["chat.v2", "chat.v1"]
  *   /same-origin   the default allowedOrigins: same origin, or no Origin header
+ *   /keepalive     allowedOrigins ["*"], pingInterval KEEPALIVE_S: the peer must answer ferry's pings
  */
 export class InteropServer {
   readonly listener: Listener;
   private readonly httpServer: Server | undefined;
   private readonly closes = new Map<string, Deferred<CloseRecord>>();
+  private readonly opens = new Map<string, Deferred<void>>();
 
   private constructor(listener: Listener, httpServer: Server | undefined) {
     this.listener = listener;
@@ -149,6 +177,7 @@ export class InteropServer {
     this.attach("/small-frames", { allowedOrigins: ["*"], maxFrameSize: 1000 });
     this.attach("/proto", { allowedOrigins: ["*"], maxFrameSize: 4 * MIB, subProtocols: ["chat.v2", "chat.v1"] });
     this.attach("/same-origin", { maxFrameSize: 4 * MIB });
+    this.attach("/keepalive", { allowedOrigins: ["*"], pingInterval: KEEPALIVE_S });
   }
 
   static async start(options: InteropServerOptions = {}): Promise<InteropServer> {
@@ -199,6 +228,20 @@ export class InteropServer {
       config: { connectionClosureTimeout: CLOSE_TIMEOUT_S, ...config },
       upgrade: (request) => interopService(request.query.get("id") ?? "", this),
     });
+  }
+
+  recordOpen(id: string): void {
+    if (id === "") return;
+    let entry = this.opens.get(id);
+    if (entry === undefined) this.opens.set(id, (entry = deferred()));
+    entry.resolve();
+  }
+
+  /** Resolves once ferry's onOpen ran for the connection opened with `?id=id`. */
+  opened(id: string, ms = WAIT_MS): Promise<void> {
+    let entry = this.opens.get(id);
+    if (entry === undefined) this.opens.set(id, (entry = deferred()));
+    return withTimeout(entry.promise, `ferry's onOpen for ${id}`, ms);
   }
 
   recordClose(id: string, record: CloseRecord): void {

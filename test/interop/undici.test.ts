@@ -5,15 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { WebSocket } from "undici";
 import {
   bigBinary,
   bigText,
   InteropServer,
+  KEEPALIVE_WAIT_MS,
   MIB,
   newId,
   randomBytes,
   textOfBytes,
+  UTF8_CLOSE_REASON,
   UTF8_SAMPLE,
   withTimeout,
 } from "./fixture.ts";
@@ -159,6 +162,15 @@ describe("interop: undici WebSocket ↔ ferry server", () => {
     assert.ok(Buffer.from(bigBinary(150_000)).equals(await peer.nextBinary()));
   });
 
+  test("ferry's keep-alive pings (pingInterval) are answered by undici", T, async () => {
+    const peer = await open("/keepalive");
+    await delay(KEEPALIVE_WAIT_MS);
+    peer.ws.send("cmd:pongs");
+    const pongs = Number(await peer.nextText());
+    assert.ok(pongs >= 2, `ferry saw ${pongs} pongs`);
+    assert.equal(peer.ws.readyState, WebSocket.OPEN);
+  });
+
   test("sub-protocol: ferry picks the client's first offer it supports", T, async () => {
     const peer = await open("/proto", undefined, ["chat.v9", "chat.v1", "chat.v2"]);
     assert.equal(peer.ws.protocol, "chat.v1");
@@ -205,6 +217,35 @@ describe("interop: undici WebSocket ↔ ferry server", () => {
     const peer = await open("/echo", id);
     peer.ws.send("cmd:caller-close");
     assert.deepEqual(await peer.waitClosed(), { code: 4002, reason: "caller bye", wasClean: true });
+  });
+
+  test("close reasons with multi-byte UTF-8, both directions", T, async () => {
+    const id = newId("undici");
+    const peer = await open("/echo", id);
+    peer.ws.close(4000, "tschüß 🚀");
+    await peer.waitClosed();
+    assert.deepEqual(await server.closed(id), { code: 4000, reason: "tschüß 🚀" });
+
+    const other = await open("/echo");
+    other.ws.send("cmd:close-utf8");
+    assert.deepEqual(await other.waitClosed(), { code: 4003, reason: UTF8_CLOSE_REASON, wasClean: true });
+  });
+
+  test("gracefulStop: undici sees 1001", T, async () => {
+    const own = await InteropServer.start();
+    try {
+      const id = newId("undici");
+      const peer = new Peer(own.url("/echo", id));
+      peers.push(peer);
+      await peer.opened;
+      await own.opened(id);
+      await own.stop();
+      const closed = await peer.waitClosed();
+      assert.equal(closed.code, 1001);
+      assert.equal(closed.wasClean, true);
+    } finally {
+      await own.stop();
+    }
   });
 
   test("a cross-origin Origin header is refused by the same-origin default: undici fails with 1006", T, async () => {

@@ -3,15 +3,19 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import WebSocket, { type RawData } from "ws";
 import {
   bigBinary,
   bigText,
   InteropServer,
+  KEEPALIVE_WAIT_MS,
+  LONG_CLOSE_REASON,
   MIB,
   newId,
   randomBytes,
   textOfBytes,
+  UTF8_CLOSE_REASON,
   UTF8_SAMPLE,
   withTimeout,
 } from "./fixture.ts";
@@ -186,6 +190,8 @@ describe("interop: ws client ↔ ferry server", () => {
       await peer.send(bytes.subarray(start, end), { binary: true, fin: end === bytes.length });
     }
     assert.ok(Buffer.from(bytes).equals(await peer.nextBinary()));
+    for (let i = 0; i < 3; i++) await peer.send(new Uint8Array(0), { binary: true, fin: i === 2 });
+    assert.equal((await peer.nextBinary()).length, 0, "an empty message in three empty fragments");
   });
 
   test("ferry fragments large outbound messages (maxFrameSize 1000) and ws reassembles them", T, async () => {
@@ -198,11 +204,48 @@ describe("interop: ws client ↔ ferry server", () => {
     assert.ok(Buffer.from(bigBinary(150_000)).equals(await peer.nextBinary()));
   });
 
+  test("a text message in 2000 one-byte fragments", T, async () => {
+    const peer = await open("/echo");
+    const whole = Buffer.from("x".repeat(1990) + "ü€😀");
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < whole.length; i++) {
+      sends.push(peer.send(whole.subarray(i, i + 1), { binary: false, fin: i === whole.length - 1 }));
+    }
+    await Promise.all(sends);
+    assert.equal(await peer.nextText(), whole.toString("utf8"));
+  });
+
+  test("invalid UTF-8 in a text message: ferry closes with 1007", T, async () => {
+    const id = newId("ws");
+    const peer = await open("/echo", id);
+    await peer.send(Buffer.from([0x68, 0x69, 0xc3, 0x28]), { binary: false });
+    assert.equal((await peer.waitClosed()).code, 1007);
+    assert.equal((await server.closed(id)).code, 1007);
+  });
+
+  test("a frame over maxFrameSize: ferry closes with 1009", T, async () => {
+    const peer = await open("/small-frames");
+    await peer.send(new Uint8Array(1001));
+    assert.equal((await peer.waitClosed()).code, 1009);
+  });
+
   test("ping from ws is answered with the same payload", T, async () => {
     const peer = await open("/echo");
     const pong = withTimeout(new Promise<Buffer>((resolve) => peer.ws.once("pong", resolve)), "the pong");
     peer.ws.ping(Buffer.from("are you there?"));
     assert.equal((await pong).toString(), "are you there?");
+  });
+
+  test("ferry's keep-alive pings (pingInterval) are answered by ws", T, async () => {
+    const peer = await open("/keepalive");
+    let pings = 0;
+    peer.ws.on("ping", () => pings++);
+    await delay(KEEPALIVE_WAIT_MS);
+    await peer.send("cmd:pongs");
+    const pongs = Number(await peer.nextText());
+    assert.ok(pings >= 2, `ws saw ${pings} pings`);
+    assert.ok(pongs >= 2, `ferry saw ${pongs} pongs`);
+    assert.equal(peer.ws.readyState, WebSocket.OPEN);
   });
 
   test("sub-protocol: ferry picks the client's first offer it supports", T, async () => {
@@ -256,6 +299,46 @@ describe("interop: ws client ↔ ferry server", () => {
     await peer.send("cmd:caller-close");
     assert.deepEqual(await peer.waitClosed(), { code: 4002, reason: "caller bye" });
     assert.equal((await server.closed(id)).code, 4002);
+  });
+
+  test("close reasons with multi-byte UTF-8, both directions", T, async () => {
+    const id = newId("ws");
+    const peer = await open("/echo", id);
+    peer.ws.close(4000, "tschüß 🚀");
+    await peer.waitClosed();
+    assert.deepEqual(await server.closed(id), { code: 4000, reason: "tschüß 🚀" });
+
+    const other = await open("/echo");
+    await other.send("cmd:close-utf8");
+    assert.deepEqual(await other.waitClosed(), { code: 4003, reason: UTF8_CLOSE_REASON });
+  });
+
+  test(
+    "a returned closeFrame whose reason is over 123 bytes still closes",
+    T,
+    async () => {
+      const peer = await open("/echo");
+      await peer.send("cmd:close-long");
+      const closed = await withTimeout(peer.closed, "the ws close event", 3_000);
+      assert.equal(closed.code, 4004);
+      assert.ok(Buffer.byteLength(closed.reason) <= 123 && LONG_CLOSE_REASON.startsWith(closed.reason));
+    },
+  );
+
+  test("gracefulStop: ws sees 1001", T, async () => {
+    const own = await InteropServer.start();
+    try {
+      const id = newId("ws");
+      const peer = new Peer(own.url("/echo", id));
+      peers.push(peer);
+      await peer.opened;
+      await own.opened(id);
+      await own.stop();
+      assert.equal((await peer.waitClosed()).code, 1001);
+      assert.equal((await own.closed(id)).code, 1001);
+    } finally {
+      await own.stop();
+    }
   });
 
   test("a ws client with an Origin header is refused by the same-origin default (403)", T, async () => {

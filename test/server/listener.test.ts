@@ -401,3 +401,14 @@ describe("http1Settings", () => {
     assert.equal(answers.split("HTTP/1.1 426").length, 3, "two answers on one connection");
   });
 });
+
+describe("origin rules", () => {
+  test("same origin means the same scheme too", async () => {
+    const listener = await startListener({ "/ws": { upgrade: echo.upgrade } });
+    const host = `127.0.0.1:${listener.port}`;
+    const withOrigin = (origin: string) =>
+      rawHttp(listener.port, upgradeRequest("/ws", [`Origin: ${origin}`]).replace("Host: 127.0.0.1", `Host: ${host}`), 300);
+    assert.equal((await withOrigin(`http://${host}`)).status, 101);
+    assert.equal((await withOrigin(`https://${host}`)).status, 403, "an https page is another origin than a plain listener");
+  });
+});
