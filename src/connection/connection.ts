@@ -276,7 +276,6 @@ export class Connection {
           return;
         }
       }
-      if ((this.flags & READ_PAUSED) !== 0) return;
     }
   }
 
@@ -358,6 +357,8 @@ export class Connection {
       this.dispatch(kind, data, isText);
       return;
     }
+    // Pausing stops new reads; what one read brought is still parsed, so that pings and a
+    // close in it are answered at once, and the queue exceeds its bound by one read at most.
     (this.inbox ??= []).push({ kind, data, isText, size });
     this.inboxBytes += size;
     if (this.inboxBytes > this.options.maxQueuedBytes && (this.flags & (READ_PAUSED | FINISHED)) === 0) {
@@ -413,12 +414,6 @@ export class Connection {
     if ((this.flags & READ_PAUSED) !== 0 && this.inboxBytes <= this.options.maxQueuedBytes / 2 && (this.flags & FINISHED) === 0) {
       this.flags &= ~READ_PAUSED;
       this.socket.resume();
-      // Bytes already pushed to the parser may hold whole messages.
-      if (this.parser !== undefined) {
-        this.flags |= IN_READ;
-        this.drainParser(this.parser);
-        this.flags &= ~IN_READ;
-      }
     }
     this.scheduleFlush();
   }

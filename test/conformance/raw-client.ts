@@ -30,7 +30,9 @@ export const OP_PING = 0x9;
 export const OP_PONG = 0xa;
 
 /** Default bound on every wait, in milliseconds. */
-export const WAIT_MS = 3000;
+export const WAIT_MS = 2000;
+/** Bound on one write being taken by the kernel (a server that stops reading blocks it). */
+const WRITE_TIMEOUT_MS = 15_000;
 
 /** One message or control frame from the server, after reassembly of fragments. */
 export type ServerEvent =
@@ -121,6 +123,8 @@ export function maskedHeaderSize(payloadLength: number): number {
 export interface ConnectOptions {
   path?: string;
   timeoutMs?: number;
+  /** Bytes sent in the same write as the upgrade request, before the 101 arrives. */
+  early?: Uint8Array;
 }
 
 export class RawClient {
@@ -203,7 +207,7 @@ export class RawClient {
         socket.on("data", onData);
         socket.on("error", fail);
         socket.on("close", onClose);
-        socket.write(
+        const request = Buffer.from(
           `GET ${path} HTTP/1.1\r\n` +
             `Host: 127.0.0.1:${port}\r\n` +
             "Upgrade: websocket\r\n" +
@@ -211,7 +215,9 @@ export class RawClient {
             `Sec-WebSocket-Key: ${key}\r\n` +
             "Sec-WebSocket-Version: 13\r\n" +
             "\r\n",
+          "latin1",
         );
+        socket.write(options.early === undefined ? request : Buffer.concat([request, options.early]));
       });
       return new RawClient(socket, head);
     } catch (error) {
@@ -234,14 +240,25 @@ export class RawClient {
     for (let start = 0; start < bytes.length; start += chop) {
       if (this.socket.destroyed) return;
       await this.write(bytes.subarray(start, Math.min(start + chop, bytes.length)));
-      if (options.delay !== undefined && options.delay > 0) await sleep(options.delay);
-      else await new Promise<void>((resolve) => setImmediate(resolve));
+      await this.pause(options.delay);
     }
   }
 
-  /** Sends each buffer as its own write ("frame-wise chops"). */
+  private async pause(delay: number | undefined): Promise<void> {
+    if (delay !== undefined && delay > 0) await sleep(delay);
+    else await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * Sends each buffer as its own write ("frame-wise chops"), pausing `delay` ms (or one
+   * event-loop turn) after each; `chop` cuts each buffer further.
+   */
   async sendEach(buffers: readonly Uint8Array[], options: SendOptions = {}): Promise<void> {
-    for (const buffer of buffers) await this.send(buffer, options);
+    for (const buffer of buffers) {
+      if (this.socket.destroyed) return;
+      await this.send(buffer, options);
+      await this.pause(options.delay);
+    }
   }
 
   sendFrame(opcode: number, payload: Payload = "", options: FrameOptions & SendOptions = {}): Promise<void> {
@@ -252,11 +269,16 @@ export class RawClient {
     return this.send(buildClose(code, reason), options);
   }
 
+  /** Resolves once the kernel took the bytes; rejects if the server stops reading for too long. */
   private write(bytes: Uint8Array): Promise<void> {
     if (this.socket.destroyed || this.socket.writableEnded) return Promise.resolve();
     this.bytesSent += bytes.length;
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`the server did not take ${bytes.length} bytes within ${WRITE_TIMEOUT_MS} ms; received so far: ${this.describe()}`));
+      }, WRITE_TIMEOUT_MS);
       this.socket.write(bytes, (error) => {
+        clearTimeout(timer);
         if (error) this.writeErrors.push(error);
         resolve();
       });

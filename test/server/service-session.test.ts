@@ -498,3 +498,24 @@ describe("onOpen", () => {
     raw.destroy();
   });
 });
+
+describe("a full queue", () => {
+  test("pongs still go out at once when held messages exceed maxQueuedBytes", async () => {
+    const port = await serve(
+      () => ({
+        async onBinaryMessage(): Promise<void> {
+          await delay(300);
+        },
+      }),
+      { maxQueuedBytes: 1000 },
+    );
+    const raw = await RawWebSocket.open(port, "/");
+    for (let i = 0; i < 3; i++) raw.sendFrame(FIN | 0x2, Buffer.alloc(2000));
+    raw.sendFrame(FIN | 0x9, "still there?");
+    const started = Date.now();
+    const pong = await raw.event(0, 2000);
+    assert.deepEqual(pong, { type: "pong", data: Buffer.from("still there?") });
+    assert.ok(Date.now() - started < 250, `pong after ${Date.now() - started} ms`);
+    raw.destroy();
+  });
+});
