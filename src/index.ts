@@ -12,6 +12,9 @@ export type {
 } from "./client/client-configuration.ts";
 export type { HttpResponse, ResponseCookie } from "./client/opening-handshake.ts";
 export type { BindingKind } from "./binding/kinds.ts";
+export { bind } from "./binding/bind.ts";
+export type { Binding, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";
+export type { Document } from "./binding/xml.ts";
 export type { RemoteAddress } from "./server/caller.ts";
 export type {
   Principal,

@@ -1,7 +1,7 @@
 import { PayloadBindingError } from "../errors.ts";
 import { isUtf8 } from "../protocol/utf8.ts";
 
-/** The built-in binding kinds of SPEC §5 (schemas and XML come on top of these). */
+/** The binding kinds of SPEC §5 that need no parser beyond JSON (XML and schemas build on them). */
 export type BindingKind = "text" | "binary" | "json";
 
 function bytesOf(data: Uint8Array): Buffer {
@@ -27,16 +27,5 @@ export function bindJson(data: string | Uint8Array): unknown {
   } catch (cause) {
     const detail = cause instanceof Error ? cause.message : String(cause);
     throw new PayloadBindingError(`data binding failed: ${detail}`, { cause });
-  }
-}
-
-export function bindKind(kind: BindingKind, data: string | Uint8Array): unknown {
-  switch (kind) {
-    case "text":
-      return bindText(data);
-    case "binary":
-      return bindBinary(data);
-    case "json":
-      return bindJson(data);
   }
 }

@@ -1,6 +1,7 @@
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { type BindingKind, bindKind } from "../binding/kinds.ts";
+import type { Binding, BoundMessage } from "../binding/bind.ts";
+import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
 import { MessageWriter } from "../connection/message-writer.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
@@ -176,9 +177,14 @@ export class Client extends MessageWriter implements AsyncIterable<string | Uint
     return message;
   }
 
-  /** The next message bound to `kind` (SPEC §5): "text", "binary" or "json" [the default]. */
-  async readMessage(kind: BindingKind = "json"): Promise<unknown> {
-    return bindKind(kind, await this.#next());
+  /**
+   * The next message bound as SPEC §5 says: "text", "binary", "json" [the default], "xml",
+   * or a Standard Schema (validated unless `validation` is false). A message that does not
+   * bind is consumed, and the read rejects with PayloadBindingError or PayloadValidationError.
+   */
+  async readMessage<const B extends Binding = "json">(binding?: B): Promise<BoundMessage<B>> {
+    const message = await this.#next();
+    return (await decodeMessage(binding ?? "json", message, this.#config.validation)) as BoundMessage<B>;
   }
 
   /** Each message in order, text as strings and binary as bytes, until a close frame. */

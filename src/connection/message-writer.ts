@@ -1,3 +1,4 @@
+import { type Document, serializeXml } from "../binding/xml.ts";
 import type { CloseFrame } from "../close-frame.ts";
 import { ConnectionClosureError, CorruptedFrameError } from "../errors.ts";
 import { MAX_CONTROL_PAYLOAD, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
@@ -11,6 +12,7 @@ import {
   OUT_NOTHING,
   OUT_STREAM,
   OUT_TEXT,
+  OUT_XML,
   outgoingKind,
   toBytes,
 } from "./outgoing.ts";
@@ -42,7 +44,7 @@ export abstract class MessageWriter {
   }
 
   /**
-   * Strings go as text, bytes as binary, a close frame closes, a stream (async iterable or
+   * Strings and XML Documents go as text, bytes as binary, a close frame closes, a stream (async iterable or
    * generator) sends one message per element, null and undefined send nothing, and any other
    * value is sent as JSON text.
    */
@@ -62,6 +64,8 @@ export abstract class MessageWriter {
         return this.writeStream(data as MessageStream);
       case OUT_JSON:
         return this.writeJson(data);
+      case OUT_XML:
+        return this.writeTextMessage(serializeXml(data as Document));
     }
   }
 

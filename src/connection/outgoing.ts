@@ -1,13 +1,15 @@
+import { isXmlDocument } from "../binding/xml.ts";
 import { CloseFrame } from "../close-frame.ts";
 
-/** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4). */
+/** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4): an XML Document as text. */
 export const OUT_NOTHING = 0;
 export const OUT_TEXT = 1;
 export const OUT_BINARY = 2;
 export const OUT_CLOSE = 3;
 export const OUT_STREAM = 4;
 export const OUT_JSON = 5;
-export type OutgoingKind = 0 | 1 | 2 | 3 | 4 | 5;
+export const OUT_XML = 6;
+export type OutgoingKind = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
 export type MessageStream = AsyncIterable<unknown> | Iterator<unknown>;
 
@@ -17,6 +19,7 @@ export function outgoingKind(value: unknown): OutgoingKind {
   if (typeof value !== "object") return OUT_JSON;
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return OUT_BINARY;
   if (value instanceof CloseFrame) return OUT_CLOSE;
+  if (isXmlDocument(value)) return OUT_XML;
   if (Symbol.asyncIterator in value) return OUT_STREAM;
   // Generators, not every iterable: an array or a Map is data, sent as JSON.
   if (Symbol.iterator in value && typeof (value as { next?: unknown }).next === "function") return OUT_STREAM;

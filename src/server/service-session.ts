@@ -1,4 +1,9 @@
+import { type Binding, bindingOf } from "../binding/bind.ts";
+import { decodeMessage, validate } from "../binding/decode.ts";
 import { bindJson } from "../binding/kinds.ts";
+import { methodNameFor } from "../binding/method-name.ts";
+import { streamIdOf, withStreamId } from "../binding/stream-id.ts";
+import { type Document, serializeXml } from "../binding/xml.ts";
 import type { CloseFrame } from "../close-frame.ts";
 import type { Connection, ConnectionHandler } from "../connection/connection.ts";
 import {
@@ -10,6 +15,7 @@ import {
   OUT_NOTHING,
   OUT_STREAM,
   OUT_TEXT,
+  OUT_XML,
   outgoingKind,
   toBytes,
 } from "../connection/outgoing.ts";
@@ -32,6 +38,21 @@ const REPLY_NONE = 3;
 type ReplyMode = 0 | 1 | 2 | 3;
 
 type Handler = (this: Service, caller: Caller, argument: unknown) => unknown;
+
+/** No JSON object was parsed from the message (yet, or at all). */
+const NOT_PARSED: unique symbol = Symbol("not parsed");
+
+/** The message as a JSON object, or NOT_PARSED: dispatch looks only at objects. */
+function parseJsonObject(text: string): unknown {
+  // Most text that is not a JSON object is seen at its first character, without a parse.
+  if (!/^\s*\{/.test(text)) return NOT_PARSED;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : NOT_PARSED;
+  } catch {
+    return NOT_PARSED;
+  }
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
@@ -63,19 +84,63 @@ export class ServiceSession implements ConnectionHandler {
     return this.invokeIfPresent("onOpen", undefined, REPLY);
   }
 
+  /**
+   * Text with a dispatcher key goes to the method its value names (SPEC §6); otherwise, or
+   * when there is no such method, onTextMessage / onBinaryMessage, else onMessage, else dropped.
+   */
   message(data: string | Buffer, isText: boolean): unknown {
     const service = this.service;
-    const direct = isText ? service.onTextMessage : service.onBinaryMessage;
-    if (direct !== undefined) return this.invoke(isText ? "onTextMessage" : "onBinaryMessage", direct as Handler, data, REPLY);
+    let parsed: unknown = NOT_PARSED;
+    if (isText && this.config.dispatcherKey !== undefined) {
+      parsed = parseJsonObject(data as string);
+      const name = this.customMethodName(parsed);
+      const custom = name === undefined ? undefined : method(service, name);
+      if (custom !== undefined) return this.deliverBound(name!, custom, data, parsed, "json");
+    }
+    const name = isText ? "onTextMessage" : "onBinaryMessage";
+    const direct = method(service, name);
+    if (direct !== undefined) return this.deliverBound(name, direct, data, parsed, isText ? "text" : "binary");
     const onMessage = method(service, "onMessage");
     if (onMessage === undefined) return undefined;
-    let bound: unknown;
+    return this.deliverBound("onMessage", onMessage, data, parsed, "json");
+  }
+
+  private customMethodName(request: unknown): string | undefined {
+    if (request === NOT_PARSED) return undefined;
+    const value = (request as Record<string, unknown>)[this.config.dispatcherKey!];
+    if (typeof value !== "string") return undefined;
+    return this.config.dispatcherMapping[value] ?? methodNameFor(value);
+  }
+
+  /**
+   * Binds the message as the handler declared (else `fallback`) and calls it. JSON is parsed
+   * once, and kept for the stream id: a schema may strip the id from its output.
+   */
+  private deliverBound(name: string, handler: Handler, data: string | Buffer, parsed: unknown, fallback: Binding): unknown {
+    const binding = bindingOf(handler)?.binding ?? fallback;
+    let argument: unknown;
+    let streamId: unknown;
     try {
-      bound = bindJson(data);
+      if (binding === fallback && binding !== "json") {
+        // onTextMessage with text, onBinaryMessage with bytes: nothing to convert.
+        argument = data;
+      } else if (binding === "json" || typeof binding === "object") {
+        const json = parsed === NOT_PARSED ? bindJson(data) : parsed;
+        streamId = streamIdOf(json, this.config.dispatcherStreamId);
+        argument = binding === "json" ? json : validate(binding, json, this.config.validation);
+      } else {
+        argument = decodeMessage(binding, data, this.config.validation);
+      }
     } catch (error) {
-      return this.bindingFailed("onMessage", error as PayloadBindingError);
+      return this.bindingFailed(name, error);
     }
-    return this.invoke("onMessage", onMessage, bound, REPLY);
+    if (isPromiseLike(argument)) {
+      return Promise.resolve(argument).then(
+        (value) => this.invoke(name, handler, value, REPLY, streamId),
+        (error: unknown) => this.bindingFailed(name, error),
+      );
+    }
+    return this.invoke(name, handler, argument, REPLY, streamId);
   }
 
   pong(data: Buffer): unknown {
@@ -106,7 +171,11 @@ export class ServiceSession implements ConnectionHandler {
    * Binding failed for method `name`: `<name>Error` if the service has it, else onError
    * (the connection stays open), else close 1003 with the error's message.
    */
-  private bindingFailed(name: string, error: PayloadBindingError): unknown {
+  private bindingFailed(name: string, thrown: unknown): unknown {
+    const error =
+      thrown instanceof PayloadBindingError
+        ? thrown
+        : new PayloadBindingError(`data binding failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
     const specific = method(this.service, `${name}Error`);
     if (specific !== undefined) return this.invoke(`${name}Error`, specific, error, REPLY_CLOSE_ONLY);
     const onError = method(this.service, "onError");
@@ -121,25 +190,25 @@ export class ServiceSession implements ConnectionHandler {
   }
 
   /** Runs a handler; a throw goes to onError. */
-  private invoke(name: string, handler: Handler, argument: unknown, mode: ReplyMode): unknown {
+  private invoke(name: string, handler: Handler, argument: unknown, mode: ReplyMode, streamId?: unknown): unknown {
     let result: unknown;
     try {
       result = handler.call(this.service, this.caller, argument);
     } catch (error) {
       return this.handlerFailed(name, error);
     }
-    return this.settle(name, result, mode);
+    return this.settle(name, result, mode, streamId);
   }
 
   /** A handler's result, sync or async, is replied to per `mode`; a rejection goes to onError. */
-  private settle(name: string, result: unknown, mode: ReplyMode): unknown {
+  private settle(name: string, result: unknown, mode: ReplyMode, streamId?: unknown): unknown {
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(
-        (value) => this.reply(value, mode),
+        (value) => this.reply(value, mode, streamId),
         (error: unknown) => this.handlerFailed(name, error),
       );
     }
-    return this.reply(result, mode);
+    return this.reply(result, mode, streamId);
   }
 
   private handlerFailed(name: string, thrown: unknown): unknown {
@@ -151,7 +220,7 @@ export class ServiceSession implements ConnectionHandler {
     return this.invoke("onError", onError, error, REPLY_CLOSE_ONLY);
   }
 
-  private reply(value: unknown, mode: ReplyMode): unknown {
+  private reply(value: unknown, mode: ReplyMode, streamId?: unknown): unknown {
     const kind = outgoingKind(value);
     if (kind === OUT_NOTHING || mode === REPLY_NONE) return undefined;
     if (kind === OUT_CLOSE) {
@@ -168,11 +237,13 @@ export class ServiceSession implements ConnectionHandler {
         return this.send(OP_TEXT, value as string);
       case OUT_BINARY:
         return this.send(OP_BINARY, toBytes(value as Uint8Array));
+      case OUT_XML:
+        return this.send(OP_TEXT, serializeXml(value as Document));
       case OUT_STREAM:
-        void this.pump(value as MessageStream);
+        void this.pump(value as MessageStream, streamId);
         return undefined;
       case OUT_JSON: {
-        const text = JSON.stringify(value);
+        const text = JSON.stringify(withStreamId(value, this.config.dispatcherStreamId, streamId));
         return text === undefined ? undefined : this.send(OP_TEXT, text);
       }
     }
@@ -186,11 +257,11 @@ export class ServiceSession implements ConnectionHandler {
   }
 
   /** Streams run beside later messages; an element that throws closes with 1011. */
-  private async pump(stream: MessageStream): Promise<void> {
+  private async pump(stream: MessageStream, streamId: unknown): Promise<void> {
     try {
       for await (const element of iterateStream(stream)) {
         if (!this.connection.isOpen) return;
-        await this.reply(element, REPLY);
+        await this.reply(element, REPLY, streamId);
       }
     } catch (error) {
       logError("a returned stream failed", error);

@@ -1,0 +1,28 @@
+import { type Document, DOMParser, XMLSerializer } from "@xmldom/xmldom";
+import { PayloadBindingError } from "../errors.ts";
+
+export type { Document };
+
+/** Parses XML text into a W3C DOM Document; malformed XML is a binding failure, never a log line. */
+export function parseXml(text: string): Document {
+  const parser = new DOMParser({
+    onError(level, message) {
+      if (level !== "warning") throw new Error(message);
+    },
+  });
+  try {
+    return parser.parseFromString(text, "text/xml");
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw new PayloadBindingError(`data binding failed: invalid XML: ${detail}`, { cause });
+  }
+}
+
+/** A DOM Document, from xmldom or any other W3C implementation that XMLSerializer can read. */
+export function isXmlDocument(value: object): value is Document {
+  return (value as { nodeType?: unknown }).nodeType === 9 && "documentElement" in value;
+}
+
+export function serializeXml(document: Document): string {
+  return new XMLSerializer().serializeToString(document);
+}
