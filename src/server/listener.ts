@@ -144,6 +144,11 @@ export class Listener {
     this.router.add(path, { upgradeService, config, connectionOptions });
   }
 
+  /** The attached services by path, for tools that describe the listener (AsyncAPI). */
+  attachments(): [path: string, service: UpgradeService][] {
+    return [...this.router.entries()].map(([path, attached]) => [path, attached.upgradeService]);
+  }
+
   /** Stops routing new upgrades to the path; its open connections keep working. */
   detach(path: string): void {
     this.router.remove(path);

@@ -46,6 +46,11 @@ export class PathRouter<T> {
     return this.routes.length !== before;
   }
 
+  /** Every attach path (normalized) with its value, most specific first. */
+  *entries(): IterableIterator<[string, T]> {
+    for (const route of this.routes) yield [route.key, route.value];
+  }
+
   get size(): number {
     return this.routes.length;
   }

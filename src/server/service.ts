@@ -79,6 +79,11 @@ export type UpgradeResult = Service | Error;
 export interface UpgradeService {
   config?: ServiceConfig;
   upgrade(request: UpgradeRequest): UpgradeResult | Promise<UpgradeResult>;
+  /**
+   * A service like the ones `upgrade` returns (an instance, or a class with a no-argument
+   * constructor): its methods and bound schemas describe the path in `toAsyncAPI`.
+   */
+  describe?: Service | (new () => Service);
 }
 
 /** ServiceConfig with every default filled in. */
