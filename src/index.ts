@@ -20,6 +20,8 @@ export type {
   Principal,
   Service,
   ServiceConfig,
+  ServiceLiteral,
+  ServiceMethods,
   UpgradeRequest,
   UpgradeResult,
   UpgradeService,

@@ -7,7 +7,7 @@ import type { Caller, RemoteAddress } from "./caller.ts";
  * a handler returns is sent back (text, bytes, JSON, a close frame, or a stream).
  * Custom-dispatch methods (`onHeartbeat`, …) sit beside these.
  */
-export interface Service {
+export interface ServiceMethods {
   /** Headers added to the 101 response. */
   readonly customHeaders?: Readonly<Record<string, string>>;
   onOpen?(caller: Caller): unknown;
@@ -20,6 +20,16 @@ export interface Service {
   onClose?(caller: Caller, statusCode: number, reason: string): unknown;
   onError?(caller: Caller, error: WebSocketError): unknown;
 }
+
+/**
+ * A service: an object with some of the methods above, and custom-dispatch ones beside them.
+ * The `object &` lets a class whose only methods are custom ones (`onSubscribe`) implement
+ * it, which an interface of optional members alone would refuse as having nothing in common.
+ */
+export type Service = object & ServiceMethods;
+
+/** A service written as an object literal, custom methods and all. */
+export type ServiceLiteral = ServiceMethods & { readonly [method: `on${string}`]: unknown };
 
 /** Who authenticated on the upgrade (SPEC §9.2). */
 export interface Principal {
@@ -73,7 +83,7 @@ export interface ServiceConfig {
   pingInterval?: number;
 }
 
-export type UpgradeResult = Service | Error;
+export type UpgradeResult = Service | ServiceLiteral | Error;
 
 /** What is attached at a path: its configuration and the function that accepts or refuses upgrades. */
 export interface UpgradeService {
