@@ -291,9 +291,10 @@ export class Connection {
     this.code = code;
     this.reason = reason;
     if ((this.flags & CLOSE_SENT) === 0) this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
-    // RFC 6455 §7.1.1: the server closes TCP first; a client waits for it, within a bound.
-    if (this.options.role === "server") this.endTcp();
-    else this.armTcpTimer();
+    // RFC 6455 §7.1.1: the server should close TCP first, but a client "MAY close the connection at
+    // any time after sending and receiving a Close message": it ends its side at once, so that
+    // close() and pending reads do not wait (up to the 60 s linger) on a server that keeps TCP open.
+    this.endTcp();
   }
 
   private failConnection(error: WebSocketError): void {

@@ -1,0 +1,269 @@
+/**
+ * retryConfig (SPEC §10): the delay formula, the retry count, and the retries themselves:
+ * the initial connect retries on I/O errors, and a read or a write that meets an abnormal
+ * closure (1006) reconnects and carries on. A clean close, a protocol error or the user's own
+ * close never reconnects.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { describe, test } from "node:test";
+import { resolveClientConfiguration } from "../../src/client/client-configuration.ts";
+import { mayRetry, retryDelay } from "../../src/client/retry-policy.ts";
+import { type Caller, Client, ConnectionClosureError, ConnectionError, Listener } from "../../src/index.ts";
+import { eventually, RawServer, rejection, sleep, within, assertInstance } from "./raw-server.ts";
+
+const policy = (interval: number, backOffFactor: number, maxWaitInterval: number, maxCount = 0) => ({ interval, backOffFactor, maxWaitInterval, maxCount });
+
+describe("retryDelay and mayRetry", () => {
+  test("delay n is interval × backOffFactor^n", () => {
+    const p = policy(0.5, 2, 1000);
+    assert.deepEqual([0, 1, 2, 3, 4].map((n) => retryDelay(p, n)), [0.5, 1, 2, 4, 8]);
+  });
+
+  test("capped at maxWaitInterval", () => {
+    const p = policy(1, 3, 10);
+    assert.deepEqual([0, 1, 2, 3, 10].map((n) => retryDelay(p, n)), [1, 3, 9, 10, 10]);
+    assert.equal(retryDelay(policy(5, 1, 2), 0), 2, "even the first delay");
+  });
+
+  test("backOffFactor 1 keeps the interval", () => {
+    const p = policy(0.25, 1, 30);
+    assert.deepEqual([0, 1, 7, 100].map((n) => retryDelay(p, n)), [0.25, 0.25, 0.25, 0.25]);
+  });
+
+  test("a huge exponent stays at the cap rather than overflowing", () => {
+    assert.equal(retryDelay(policy(1, 2, 30), 5000), 30);
+  });
+
+  test("maxCount n allows n retries; 0 allows any number", () => {
+    const three = policy(1, 1, 30, 3);
+    assert.deepEqual([0, 1, 2, 3, 4].map((done) => mayRetry(three, done)), [true, true, true, false, false]);
+    assert.equal(mayRetry(policy(1, 1, 30, 0), 1_000_000), true);
+  });
+
+  test("defaults: maxCount 0, interval 1, backOffFactor 1, maxWaitInterval 30; bad values refused", () => {
+    assert.deepEqual(resolveClientConfiguration({ retryConfig: {} }).retry, { maxCount: 0, interval: 1, backOffFactor: 1, maxWaitInterval: 30 });
+    assert.equal(resolveClientConfiguration({}).retry, undefined);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { maxCount: -1 } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { interval: -1 } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { backOffFactor: 0.9 } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { maxWaitInterval: Number.NaN } }), RangeError);
+  });
+});
+
+/** A port nothing listens on (yet). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A ferry listener on `port` whose service greets with `welcome <generation>` and echoes text. */
+async function greeter(port: number, generation: number, upgrades = { count: 0 }): Promise<Listener> {
+  const listener = new Listener(port, { host: "127.0.0.1" });
+  listener.attach("/", {
+    upgrade: () => (upgrades.count++, {
+      onOpen: (caller: Caller) => caller.writeTextMessage(`welcome ${generation}`),
+      onTextMessage: (_caller: Caller, text: string) => text,
+    }),
+  });
+  await listener.start();
+  return listener;
+}
+
+/** A raw server that drops every connection as soon as its request arrives (an I/O error). */
+function dropping(): Promise<RawServer> {
+  return RawServer.start({ onRequest: (c) => c.destroy() });
+}
+
+describe("retries on connect", () => {
+  test("a server that starts late is reached", async () => {
+    const port = await freePort();
+    const started = Date.now();
+    let listener: Listener | undefined;
+    const late = sleep(300).then(async () => (listener = await greeter(port, 1)));
+    try {
+      const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.05 } }), 5000, "connect");
+      assert.ok(Date.now() - started >= 280, "it cannot have connected before the server started");
+      assert.equal(await within(client.readTextMessage()), "welcome 1");
+      await client.writeTextMessage("ping?");
+      assert.equal(await within(client.readTextMessage()), "ping?");
+      await client.close(1000, "", 2);
+    } finally {
+      await late;
+      await listener?.immediateStop();
+    }
+  });
+
+  test("without retryConfig there is exactly one attempt", async () => {
+    const server = await dropping();
+    assertInstance((await rejection(Client.connect(`${server.url}/`))), ConnectionError);
+    await sleep(100);
+    assert.equal(server.connections.length, 1);
+  });
+
+  test("maxCount 3: four attempts, then ConnectionError saying so", async () => {
+    const server = await dropping();
+    const error = await rejection(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 3, interval: 0.02 } }));
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.match(error.message, /gave up after 3 retries/);
+    assert.ok(error.cause instanceof ConnectionError, "the last attempt's error is the cause");
+    assert.equal(server.connections.length, 4);
+  });
+
+  test("a refused port, exhausted: ConnectionError", async () => {
+    const port = await freePort();
+    const error = await rejection(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 2, interval: 0.01 } }));
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.equal(((error.cause as Error).cause as NodeJS.ErrnoException).code, "ECONNREFUSED");
+  });
+
+  test("the waits between attempts follow min(interval × backOffFactor^n, maxWaitInterval)", async () => {
+    const server = await dropping();
+    await rejection(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 4, interval: 0.04, backOffFactor: 2, maxWaitInterval: 0.2 } }), 5000);
+    const times = server.connections.map((c) => c.acceptedAt);
+    assert.equal(times.length, 5);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const expected = [40, 80, 160, 200];
+    gaps.forEach((gap, i) => {
+      assert.ok(gap >= expected[i]! - 5 && gap < expected[i]! + 150, `wait ${i}: expected ~${expected[i]} ms, got ${gap} ms (all: ${gaps.join(", ")})`);
+    });
+  });
+});
+
+describe("reconnecting after an abnormal closure", () => {
+  test("a read that meets a dropped connection reconnects and reads from the new one", async () => {
+    const port = await freePort();
+    let listener = await greeter(port, 1);
+    try {
+      const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.05 } }));
+      assert.equal(await within(client.readTextMessage()), "welcome 1");
+      const firstId = client.getConnectionId();
+      const pending = client.readTextMessage();
+      await listener.immediateStop(); // TCP dropped, no close frame: 1006
+      await sleep(150);
+      listener = await greeter(port, 2);
+      assert.equal(await within(pending, 5000, "the pending read"), "welcome 2");
+      assert.notEqual(client.getConnectionId(), firstId);
+      assert.equal(client.isOpen(), true);
+      await client.writeTextMessage("carry on");
+      assert.equal(await within(client.readTextMessage()), "carry on");
+      await client.close(1000, "", 2);
+    } finally {
+      await listener.immediateStop();
+    }
+  });
+
+  test("iteration carries on across a reconnect", async () => {
+    const port = await freePort();
+    let listener = await greeter(port, 1);
+    try {
+      const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.05 } }));
+      const seen: unknown[] = [];
+      const loop = (async () => {
+        for await (const message of client) {
+          seen.push(message);
+          if (message === "welcome 2") break;
+        }
+      })();
+      await eventually(() => seen.length === 1);
+      await listener.immediateStop();
+      listener = await greeter(port, 2);
+      await within(loop, 5000, "iteration");
+      assert.deepEqual(seen, ["welcome 1", "welcome 2"]);
+      await client.close(1000, "", 2);
+    } finally {
+      await listener.immediateStop();
+    }
+  });
+
+  test("a write after the drop waits for the reconnect and goes out on the new connection", async () => {
+    const port = await freePort();
+    let listener = await greeter(port, 1);
+    try {
+      const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.05 } }));
+      assert.equal(await within(client.readTextMessage()), "welcome 1");
+      await listener.immediateStop();
+      await eventually(() => !client.isOpen(), 2000, "the client to notice the drop");
+      const write = client.writeTextMessage("sent after the drop");
+      await sleep(150);
+      listener = await greeter(port, 2);
+      await within(write, 5000, "the write");
+      assert.equal(await within(client.readTextMessage()), "welcome 2");
+      assert.equal(await within(client.readTextMessage()), "sent after the drop", "the new server echoed it");
+      await client.close(1000, "", 2);
+    } finally {
+      await listener.immediateStop();
+    }
+  });
+
+  test("reconnects exhausted: the pending read rejects with ConnectionError, later reads too", async () => {
+    const port = await freePort();
+    const listener = await greeter(port, 1);
+    const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 2, interval: 0.03 } }));
+    assert.equal(await within(client.readTextMessage()), "welcome 1");
+    const pending = rejection(client.readTextMessage(), 5000, "the pending read");
+    const started = Date.now();
+    await listener.immediateStop();
+    const error = await pending;
+    assert.ok(error instanceof ConnectionError, String(error));
+    assert.match(error.message, /gave up after 2 retries/);
+    assert.ok(Date.now() - started >= 50, "two waits of 30 ms came first");
+    const later = await rejection(client.readTextMessage());
+    assertInstance(later, ConnectionClosureError);
+    assert.equal(later.message, "Connection already closed");
+    await assert.rejects(client.writeTextMessage("x"), ConnectionClosureError);
+  });
+
+  test("a clean close from the server (gracefulStop, 1001) does not reconnect", async () => {
+    const port = await freePort();
+    let listener = await greeter(port, 1);
+    const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.02 } }));
+    assert.equal(await within(client.readTextMessage()), "welcome 1");
+    const pending = rejection(client.readTextMessage());
+    await listener.gracefulStop();
+    const error = await pending;
+    assert.ok(error instanceof ConnectionClosureError, String(error));
+    assert.match(error.message, /: Status code: 1001$/);
+    const upgrades = { count: 0 };
+    listener = await greeter(port, 2, upgrades);
+    await sleep(200);
+    assert.equal((await rejection(client.readTextMessage())).message, "Connection already closed");
+    assert.equal(upgrades.count, 0, "the client reconnected after a clean close");
+    await listener.immediateStop();
+  });
+
+  test("after the user's close, a drop does not reconnect", async () => {
+    const server = await RawServer.start();
+    const client = await within(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 40, interval: 0.02 } }));
+    const conn = await server.connection(0);
+    conn.answerClose = false;
+    const closing = client.close(1000, "bye", 5);
+    await conn.closeFromClient();
+    conn.destroy(); // no close frame back: the closure is abnormal, but the user asked for it
+    const error = await rejection(closing);
+    assertInstance(error, ConnectionClosureError);
+    await sleep(150);
+    assert.equal(server.connections.length, 1);
+  });
+
+  test("an invalid close code does not switch reconnection off", async () => {
+    const port = await freePort();
+    let listener = await greeter(port, 1);
+    try {
+      const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.05 } }));
+      assert.equal(await within(client.readTextMessage()), "welcome 1");
+      await assert.rejects(client.close(1005), /Invalid status code: 1005/);
+      assert.equal(client.isOpen(), true);
+      const pending = client.readTextMessage();
+      await listener.immediateStop();
+      listener = await greeter(port, 2);
+      assert.equal(await within(pending, 5000, "the pending read"), "welcome 2");
+      await client.close(1000, "", 2);
+    } finally {
+      await listener.immediateStop();
+    }
+  });
+});
