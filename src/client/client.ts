@@ -5,7 +5,7 @@ import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
 import { MessageWriter } from "../connection/message-writer.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
-import { ConnectionClosureError, ConnectionError, PayloadBindingError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
 import { type ClientConfiguration, type ResolvedClientConfiguration, resolveClientConfiguration } from "./client-configuration.ts";
@@ -131,7 +131,7 @@ export class Client extends MessageWriter implements AsyncIterable<string | Uint
       },
       (error: unknown) => {
         this.#reconnecting = undefined;
-        this.#inbox.fail(error instanceof ConnectionError ? error : undefined, ABNORMAL_CLOSURE);
+        this.#inbox.fail(error instanceof WebSocketError ? error : undefined, ABNORMAL_CLOSURE);
       },
     );
     return this.#reconnecting;
@@ -153,7 +153,9 @@ export class Client extends MessageWriter implements AsyncIterable<string | Uint
     }
   }
 
-  override close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
+  override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
+    // A close during a reconnect closes the new connection, not the one already lost.
+    if (this.#reconnecting !== undefined) await this.#reconnecting;
     const closing = super.close(statusCode, reason, timeout);
     // Only a close that went out stops reconnecting: a refused one (invalid code, reason or timeout) leaves the client as it was.
     if (!this.#connection.isOpen) this.#userClosed = true;

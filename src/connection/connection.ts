@@ -581,7 +581,9 @@ export class Connection {
         pending.timer = setTimeout(() => {
           if (timers.pendingClose !== pending) return;
           timers.pendingClose = undefined;
-          reject(new ConnectionClosureError(`Connection closure timed out: no close frame from the peer within ${timeout} seconds`));
+          // A peer that answered but keeps TCP open has still closed the WebSocket.
+          if ((this.flags & CLOSE_RECEIVED) !== 0) resolve();
+          else reject(new ConnectionClosureError(`Connection closure timed out: no close frame from the peer within ${timeout} seconds`));
           this.socket.destroy();
         }, timeout * 1000);
       }
