@@ -15,6 +15,17 @@ export type { BindingKind } from "./binding/kinds.ts";
 export { bind } from "./binding/bind.ts";
 export type { Binding, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";
 export type { Document } from "./binding/xml.ts";
+export { toAsyncAPI } from "./asyncapi/asyncapi-document.ts";
+export type { AsyncAPIOptions, DescribableListener } from "./asyncapi/asyncapi-document.ts";
+export type {
+  AsyncAPIChannel,
+  AsyncAPIDocument,
+  AsyncAPIMessage,
+  AsyncAPIOperation,
+  AsyncAPIServer,
+  JsonSchema,
+} from "./asyncapi/document.ts";
+export type { JsonSchemaHook } from "./asyncapi/json-schema.ts";
 export type { RemoteAddress } from "./server/caller.ts";
 export type {
   Principal,

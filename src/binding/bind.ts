@@ -26,12 +26,18 @@ export interface BindOptions {
   reply?: StandardSchemaV1;
   /** One line on what the message does, for the AsyncAPI description. */
   summary?: string;
+  /**
+   * The message's JSON Schema for the AsyncAPI description, when the binding cannot give it:
+   * a schema library without Standard JSON Schema (valibot: `toJsonSchema(schema)`), or plain "json".
+   */
+  jsonSchema?: object;
 }
 
 export interface BindingInfo {
   readonly binding: Binding;
   readonly reply: StandardSchemaV1 | undefined;
   readonly summary: string | undefined;
+  readonly jsonSchema: object | undefined;
 }
 
 const BINDING: unique symbol = Symbol("ferry.binding");
@@ -52,7 +58,7 @@ export function bind<const B extends Binding>(
   const bound = function (this: unknown, caller: Caller, message: BoundMessage<B>): unknown {
     return handler.call(this, caller, message);
   };
-  const info: BindingInfo = { binding, reply: options.reply, summary: options.summary };
+  const info: BindingInfo = { binding, reply: options.reply, summary: options.summary, jsonSchema: options.jsonSchema };
   return Object.defineProperty(bound, BINDING, { value: info }) as BoundHandler<B>;
 }
 

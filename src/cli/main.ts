@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { Listener } from "../server/listener.ts";
+import { ASYNCAPI_USAGE, asyncapiCommand } from "./asyncapi-command.ts";
 
 const USAGE = `Usage: ferry serve [--port 9090] [--host 0.0.0.0] [--path /]
-  serve   an echo service: every message goes back to its sender`;
+  serve   an echo service: every message goes back to its sender
+Usage: ${ASYNCAPI_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -32,6 +34,9 @@ switch (command) {
   case "serve":
     await serve(rest);
     break;
+  case "asyncapi":
+    // The module may have started servers of its own: the document is out, so exit.
+    process.exit(await asyncapiCommand(rest));
   default:
     console.error(USAGE);
     process.exitCode = command === undefined || command === "--help" ? 0 : 2;

@@ -39,6 +39,19 @@ type ReplyMode = 0 | 1 | 2 | 3;
 
 type Handler = (this: Service, caller: Caller, argument: unknown) => unknown;
 
+/** Methods that a dispatcher value never selects by the name rule (a mapping entry still may). */
+const EVENT_HANDLERS: ReadonlySet<string> = new Set([
+  "onOpen",
+  "onClose",
+  "onError",
+  "onPing",
+  "onPong",
+  "onIdleTimeout",
+  "onTextMessage",
+  "onBinaryMessage",
+  "onMessage",
+]);
+
 /** No JSON object was parsed from the message (yet, or at all). */
 const NOT_PARSED: unique symbol = Symbol("not parsed");
 
@@ -109,7 +122,14 @@ export class ServiceSession implements ConnectionHandler {
     if (request === NOT_PARSED) return undefined;
     const value = (request as Record<string, unknown>)[this.config.dispatcherKey!];
     if (typeof value !== "string") return undefined;
-    return this.config.dispatcherMapping[value] ?? methodNameFor(value);
+    // Own entries only: "toString" or "constructor" must not find Object.prototype's.
+    const mapping = this.config.dispatcherMapping;
+    if (Object.hasOwn(mapping, value)) return mapping[value];
+    const name = methodNameFor(value);
+    // A peer must not reach lifecycle handlers, or another method's error handler, by naming them.
+    if (EVENT_HANDLERS.has(name)) return undefined;
+    if (name.endsWith("Error") && method(this.service, name.slice(0, -"Error".length)) !== undefined) return undefined;
+    return name;
   }
 
   /**
@@ -126,11 +146,12 @@ export class ServiceSession implements ConnectionHandler {
         argument = data;
       } else if (binding === "json" || typeof binding === "object") {
         const json = parsed === NOT_PARSED ? bindJson(data) : parsed;
-        streamId = streamIdOf(json, this.config.dispatcherStreamId);
+        parsed = json;
         argument = binding === "json" ? json : validate(binding, json, this.config.validation);
       } else {
         argument = decodeMessage(binding, data, this.config.validation);
       }
+      if (parsed !== NOT_PARSED) streamId = streamIdOf(parsed, this.config.dispatcherStreamId);
     } catch (error) {
       return this.bindingFailed(name, error);
     }

@@ -200,3 +200,35 @@ describe("dispatcherStreamId", () => {
     ws.close();
   });
 });
+
+describe("reserved names", () => {
+  test("a dispatcher value cannot reach event handlers or error handlers, unless mapped", async () => {
+    const calls: string[] = [];
+    const port = await serve(
+      () => ({
+        onClose: () => void calls.push("onClose"),
+        onError: () => void calls.push("onError"),
+        onPing: () => void calls.push("onPing"),
+        onSubscribe: () => "subscribed",
+        onSubscribeError: () => void calls.push("onSubscribeError"),
+        onAppPing: () => "app pong",
+        onTextMessage: (_c: Caller, text: string) => `fallback ${text}`,
+      }),
+      { dispatcherKey: "type", dispatcherMapping: { ping: "onAppPing" } },
+    );
+    const ws = await openWs(port, "/");
+    for (const type of ["close", "error", "_ping", "subscribe_error", "text_message", "ping", "subscribe"]) ws.send(JSON.stringify({ type }));
+    const got = await nextMessages(ws, 7);
+    assert.deepEqual(got, [
+      'fallback {"type":"close"}',
+      'fallback {"type":"error"}',
+      'fallback {"type":"_ping"}',
+      'fallback {"type":"subscribe_error"}',
+      'fallback {"type":"text_message"}',
+      "app pong",
+      "subscribed",
+    ]);
+    assert.deepEqual(calls, []);
+    ws.close();
+  });
+});
