@@ -197,8 +197,9 @@ export class ServiceSession implements ConnectionHandler {
       thrown instanceof PayloadBindingError
         ? thrown
         : new PayloadBindingError(`data binding failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
+    // onXError answers like a message handler (an error reply to the peer, say); onError only closes.
     const specific = method(this.service, `${name}Error`);
-    if (specific !== undefined) return this.invoke(`${name}Error`, specific, error, REPLY_CLOSE_ONLY);
+    if (specific !== undefined) return this.invoke(`${name}Error`, specific, error, REPLY);
     const onError = method(this.service, "onError");
     if (onError !== undefined) return this.invoke("onError", onError, error, REPLY_CLOSE_ONLY);
     if (this.connection.isOpen) this.connection.closeNow(1003, truncateUtf8(error.message, MAX_CLOSE_REASON_BYTES));

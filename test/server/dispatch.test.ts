@@ -104,7 +104,7 @@ describe("binding failures", () => {
         onMessage: bind("json", () => "never"),
         onMessageError: (_c: Caller, error: unknown) => {
           errors.push(error);
-          return "ignored: only a close frame counts";
+          return { type: "error", reason: "bad message" };
         },
       }),
       { dispatcherKey: "event" },
@@ -113,7 +113,7 @@ describe("binding failures", () => {
     ws.send(JSON.stringify({ event: "heartbeat", n: "one" }));
     ws.send("{broken json");
     ws.send(JSON.stringify({ event: "heartbeat", n: 1 }));
-    assert.deepEqual(await nextMessages(ws, 1), ["ok"]);
+    assert.deepEqual(await nextMessages(ws, 2), ['{"type":"error","reason":"bad message"}', "ok"], "onXError's reply goes back");
     assert.ok(errors[0] instanceof PayloadValidationError);
     assert.match((errors[0] as Error).message, /^data validation failed: n: /);
     assert.ok(errors[1] instanceof PayloadBindingError && !(errors[1] instanceof PayloadValidationError));
