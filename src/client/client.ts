@@ -1,9 +1,7 @@
-import type { Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
 import type { Binding, BoundMessage } from "../binding/bind.ts";
 import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
-import { MessageWriter } from "../connection/message-writer.ts";
+import { PeerHandle } from "../connection/peer-handle.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
@@ -25,13 +23,12 @@ function sleep(seconds: number): Promise<void> {
  * underneath: pings are answered and a server's close is echoed even while nobody reads,
  * and unread messages wait in order, bounded by maxQueuedBytes.
  */
-export class Client extends MessageWriter implements AsyncIterable<string | Uint8Array> {
+export class Client extends PeerHandle implements AsyncIterable<string | Uint8Array> {
   readonly #url: URL;
   readonly #config: ResolvedClientConfiguration;
   readonly #inbox: MessageInbox;
   #connection!: Connection;
   #handshake!: Handshake;
-  #attributes: Map<string, unknown> | undefined;
   #userClosed = false;
   #reconnecting: Promise<void> | undefined;
   #protocolError: WebSocketError | undefined;
@@ -207,27 +204,7 @@ export class Client extends MessageWriter implements AsyncIterable<string | Uint
     return this.#handshake.response;
   }
 
-  getConnectionId(): string {
-    return this.#connection.id;
-  }
-
   getNegotiatedSubProtocol(): string | undefined {
     return this.#handshake.subProtocol;
-  }
-
-  isSecure(): boolean {
-    return (this.#handshake.socket as Socket & Partial<TLSSocket>).encrypted === true;
-  }
-
-  setAttribute(key: string, value: unknown): void {
-    (this.#attributes ??= new Map()).set(key, value);
-  }
-
-  getAttribute(key: string): unknown {
-    return this.#attributes?.get(key);
-  }
-
-  removeAttribute(key: string): void {
-    this.#attributes?.delete(key);
   }
 }
