@@ -1,3 +1,4 @@
+import type { TLSSocket } from "node:tls";
 import { type Document, serializeXml } from "../binding/xml.ts";
 import type { CloseFrame } from "../close-frame.ts";
 import { ConnectionClosureError, CorruptedFrameError } from "../errors.ts";
@@ -21,10 +22,13 @@ const RESOLVED: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
 
 /**
- * The write side that the server's Caller and the Client share (SPEC §4): writes resolve
- * once the data is queued for the socket, and wait while more than maxQueuedBytes are unsent.
+ * What the server's Caller and the Client share (SPEC §4, §10): the write side, where writes
+ * resolve once the data is queued for the socket and wait while more than maxQueuedBytes are
+ * unsent; close; the connection's identity; and per-connection attributes.
  */
-export abstract class MessageWriter {
+export abstract class PeerHandle {
+  #attributes: Map<string, unknown> | undefined;
+
   /** The connection writes go to now (a retrying client swaps it). */
   protected abstract get connection(): Connection;
   /** Seconds `close()` waits for the peer by default. */
@@ -108,6 +112,28 @@ export abstract class MessageWriter {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid status code: ${statusCode}`));
     }
     return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
+  }
+
+  getConnectionId(): string {
+    return this.connection.id;
+  }
+
+  /** True over TLS. */
+  isSecure(): boolean {
+    return (this.connection.socket as Partial<TLSSocket>).encrypted === true;
+  }
+
+  setAttribute(key: string, value: unknown): void {
+    (this.#attributes ??= new Map()).set(key, value);
+  }
+
+  getAttribute(key: string): unknown {
+    return this.#attributes?.get(key);
+  }
+
+  /** Removing a key that is not there is fine. */
+  removeAttribute(key: string): void {
+    this.#attributes?.delete(key);
   }
 
   /** True until a close frame has been sent or received. */

@@ -1,6 +1,5 @@
-import type { TLSSocket } from "node:tls";
 import type { Connection } from "../connection/connection.ts";
-import { MessageWriter } from "../connection/message-writer.ts";
+import { PeerHandle } from "../connection/peer-handle.ts";
 
 /** Held by ferry only: users receive Callers, they do not make them. */
 export const CALLER_KEY: unique symbol = Symbol("ferry.Caller");
@@ -12,12 +11,11 @@ export interface RemoteAddress {
 
 /**
  * The server's handle on one connection, passed to every service method (SPEC §4). It keeps
- * three fields; everything else is read from the connection when asked.
+ * few fields; everything else is read from the connection when asked.
  */
-export class Caller extends MessageWriter {
+export class Caller extends PeerHandle {
   readonly #connection: Connection;
   readonly #subProtocol: string | undefined;
-  #attributes: Map<string, unknown> | undefined;
 
   constructor(key: typeof CALLER_KEY, connection: Connection, subProtocol: string | undefined) {
     super();
@@ -39,28 +37,8 @@ export class Caller extends MessageWriter {
     return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
   }
 
-  getConnectionId(): string {
-    return this.#connection.id;
-  }
-
   /** The sub-protocol chosen in the handshake; undefined when none was. */
   getNegotiatedSubProtocol(): string | undefined {
     return this.#subProtocol;
-  }
-
-  isSecure(): boolean {
-    return (this.#connection.socket as Partial<TLSSocket>).encrypted === true;
-  }
-
-  setAttribute(key: string, value: unknown): void {
-    (this.#attributes ??= new Map()).set(key, value);
-  }
-
-  getAttribute(key: string): unknown {
-    return this.#attributes?.get(key);
-  }
-
-  removeAttribute(key: string): void {
-    this.#attributes?.delete(key);
   }
 }
