@@ -1,0 +1,100 @@
+import type { Socket } from "node:net";
+import { runLimited } from "./concurrency.ts";
+import { openConnection, type Protocol } from "./connect.ts";
+import { ByteCounter, FrameCounter, type MessageCounter } from "./message-counters.ts";
+
+export interface EchoLoadOptions {
+  protocol: Protocol;
+  port: number;
+  connections: number;
+  /** Messages each connection keeps outstanding. */
+  inFlight: number;
+  messageSize: number;
+  /** The pre-masked frame every connection sends; for the raw server the same bytes. */
+  frame: Buffer;
+  connectTimeoutMs: number;
+  connectConcurrency: number;
+}
+
+/** Closed-loop echo load: each connection sends a new message whenever an echo completes. */
+export class EchoLoad {
+  /** Echoes received back whole, over all connections, since `start`. */
+  completed = 0;
+  private running = false;
+  private readonly failures: string[] = [];
+
+  private constructor(
+    private readonly sockets: Socket[],
+    private readonly options: EchoLoadOptions,
+  ) {}
+
+  static async open(options: EchoLoadOptions): Promise<EchoLoad> {
+    const opened = await runLimited(
+      options.connections,
+      options.connectConcurrency,
+      () => openConnection(options.protocol, options.port, options.connectTimeoutMs),
+      (open) => open.socket.destroy(),
+    );
+    const load = new EchoLoad(
+      opened.map((open) => open.socket),
+      options,
+    );
+    opened.forEach((open) => load.wire(open.socket, open.leftover));
+    return load;
+  }
+
+  /** The first few distinct things that went wrong (unexpected echoes, dropped connections). */
+  get errors(): readonly string[] {
+    return this.failures;
+  }
+
+  start(): void {
+    this.running = true;
+    for (const socket of this.sockets) this.send(socket, this.options.inFlight);
+  }
+
+  close(): void {
+    this.running = false;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private wire(socket: Socket, leftover: Buffer): void {
+    const { protocol, messageSize, frame } = this.options;
+    const counter: MessageCounter =
+      protocol === "websocket"
+        ? new FrameCounter(messageSize, frame[0]! & 0x0f)
+        : new ByteCounter(frame.length);
+    const onChunk = (chunk: Buffer): void => {
+      const done = counter.push(chunk);
+      if (counter.failure !== undefined) {
+        this.fail(counter.failure);
+        socket.destroy();
+        return;
+      }
+      if (done === 0 || !this.running) return;
+      this.completed += done;
+      this.send(socket, done);
+    };
+    socket.on("data", onChunk);
+    socket.once("close", () => {
+      if (this.running) this.fail("server closed a connection during the run");
+    });
+    if (leftover.length > 0) onChunk(leftover);
+  }
+
+  private send(socket: Socket, count: number): void {
+    const frame = this.options.frame;
+    if (count === 1) {
+      socket.write(frame);
+      return;
+    }
+    // One writev for a burst instead of a syscall per frame.
+    socket.cork();
+    for (let i = 0; i < count; i++) socket.write(frame);
+    socket.uncork();
+  }
+
+  private fail(message: string): void {
+    if (this.failures.length < 5 && !this.failures.includes(message)) this.failures.push(message);
+  }
+}
