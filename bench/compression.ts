@@ -18,8 +18,9 @@ import { acceptFor, buildMaskedFrame, OPCODE_TEXT } from "./frames.ts";
 const HOST = "127.0.0.1";
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVERS = {
-  ferry: "bench/servers/ferry-deflate-echo.ts",
-  ws: "bench/servers/ws-deflate-echo.ts",
+  ferry: ["bench/servers/ferry-deflate-echo.ts"],
+  "ferry-ctx": ["bench/servers/ferry-deflate-echo.ts", "--context"],
+  ws: ["bench/servers/ws-deflate-echo.ts"],
 } as const;
 type ServerName = keyof typeof SERVERS;
 
@@ -111,7 +112,7 @@ class DeflateServer {
   }
 
   static async spawn(name: ServerName, pinning: Pinning | undefined): Promise<DeflateServer> {
-    const [command, ...args] = serverCommand(pinning, [process.execPath, "--import", "tsx", "--expose-gc", SERVERS[name]]);
+    const [command, ...args] = serverCommand(pinning, [process.execPath, "--import", "tsx", "--expose-gc", ...SERVERS[name]]);
     const child = spawn(command!, args, { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit", "ipc"] });
     const server = new DeflateServer(name, child);
     server.port = await new Promise<number>((resolve, reject) => {
@@ -362,7 +363,7 @@ export async function runCompressionBench(pinning: Pinning | undefined, options:
       try {
         const row = await measureMemory(server, options.idleConnections, frame);
         results.memory.push(row);
-        console.log(`  ${server.name.padEnd(5)} plain ${kib(row.plain)}, compressed ${kib(row.compressed)}, after one message ${kib(row.afterMessage)}`);
+        console.log(`  ${server.name.padEnd(9)} plain ${kib(row.plain)}, compressed ${kib(row.compressed)}, after one message ${kib(row.afterMessage)}`);
       } catch (error) {
         results.errors.push(`memory, ${server.name}: ${(error as Error).message}`);
       }
@@ -373,12 +374,13 @@ export async function runCompressionBench(pinning: Pinning | undefined, options:
         console.log(`\npermessage-deflate: ${CONNECTIONS} conns × ${MESSAGE_SIZE / 1024} KiB JSON × ${inFlight} in flight, offer "${offer}"`);
         const rounds = new Map<ServerName, ThroughputRow[]>();
         for (let round = 0; round < options.repeat; round++) {
-          const order = (step++ % 2 === 0 ? servers : [...servers].reverse());
+          const shift = step++ % servers.length;
+          const order = [...servers.slice(shift), ...servers.slice(0, shift)];
           for (const server of order) {
             try {
               const row = await measureThroughput(server, offer, inFlight, frame, options);
               rounds.set(server.name, [...(rounds.get(server.name) ?? []), row]);
-              console.log(`  ${server.name.padEnd(5)} ${row.perSecond.toFixed(0)} msg/s, ${row.perServerCpuSecond.toFixed(0)} msg/CPU-s, CPU ${row.serverCpu.toFixed(0)}%, echo ${row.echoBytes.toFixed(0)} B`);
+              console.log(`  ${server.name.padEnd(9)} ${row.perSecond.toFixed(0)} msg/s, ${row.perServerCpuSecond.toFixed(0)} msg/CPU-s, CPU ${row.serverCpu.toFixed(0)}%, echo ${row.echoBytes.toFixed(0)} B`);
             } catch (error) {
               results.errors.push(`${offer}, ${inFlight} in flight, ${server.name}: ${(error as Error).message}`);
             }
@@ -410,27 +412,32 @@ export function renderCompression(results: CompressionResults): string {
   const lines = [
     "## permessage-deflate",
     "",
-    `Echo servers with compression on (bench/compression.ts): **ferry** at its defaults (no context`,
-    `takeover either way, threshold 1 KiB), **ws** with \`perMessageDeflate: true\` (its defaults:`,
-    `context takeover unless the client asks otherwise, threshold 1 KiB, 10 concurrent zlib jobs).`,
-    `${CONNECTIONS} connections each keep N messages of ${MESSAGE_SIZE / 1024} KiB compressible JSON text in flight, sent`,
-    `compressed (${compressedFrame(jsonMessage(MESSAGE_SIZE)).length} bytes on the wire); every echo must come back compressed. Offers:`,
-    `"same terms" asks both servers to compress each message on its own; "browser" is Chromium's`,
-    `offer, so each server runs at its own defaults.`,
+    "Echo servers with compression on (bench/compression.ts): **ferry** at its defaults (no context",
+    "takeover either way, threshold 1 KiB); **ferry-ctx**, ferry with",
+    "`compression: { serverNoContextTakeover: false, clientNoContextTakeover: false }` (context",
+    "takeover whenever the client allows it); **ws** with `perMessageDeflate: true` (its defaults:",
+    "context takeover unless the client asks otherwise, threshold 1 KiB, 10 concurrent zlib jobs).",
+    `${CONNECTIONS} connections each keep N messages of ${MESSAGE_SIZE / 1024} KiB compressible JSON text in flight, sent compressed`,
+    `(${compressedFrame(jsonMessage(MESSAGE_SIZE)).length} bytes on the wire, the same frame every time: valid under any context rules as it`,
+    "refers to nothing before it); every echo must come back compressed. Offers: \"same terms\" asks",
+    "every server to compress each message on its own; \"browser\" is Chromium's offer, so each server",
+    "runs at its own defaults. With 1 in flight the generator is often the bottleneck (see the",
+    "server CPU column): msg/CPU-s then says more than msg/s.",
     "",
-    "| offer | in flight | ferry msg/s | ws msg/s | ferry/ws | ferry msg/CPU-s | ws msg/CPU-s | ferry/ws per CPU-s | ferry echo | ws echo |",
-    "| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    "| offer | in flight | ferry msg/s | ferry-ctx msg/s | ws msg/s | ferry/ws | ferry msg/CPU-s | ferry-ctx msg/CPU-s | ws msg/CPU-s | ferry/ws per CPU-s | server CPU ferry / ferry-ctx / ws | echo bytes ferry / ferry-ctx / ws |",
+    "| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
   ];
+  const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`);
   for (const offer of Object.keys(OFFERS) as OfferName[]) {
     for (const inFlight of IN_FLIGHT) {
-      const ferry = results.throughput.find((r) => r.offer === offer && r.inFlight === inFlight && r.server === "ferry");
-      const ws = results.throughput.find((r) => r.offer === offer && r.inFlight === inFlight && r.server === "ws");
-      const cell = (row: ThroughputRow | undefined, pick: (r: ThroughputRow) => string): string => (row === undefined ? "error" : pick(row));
-      const ratio = (a: number | undefined, b: number | undefined): string => (a === undefined || b === undefined ? "–" : `${(a / b).toFixed(2)}×`);
+      const row = (server: ServerName): ThroughputRow | undefined => results.throughput.find((r) => r.offer === offer && r.inFlight === inFlight && r.server === server);
+      const [ferry, ctx, ws] = [row("ferry"), row("ferry-ctx"), row("ws")];
+      const cell = (r: ThroughputRow | undefined, pick: (r: ThroughputRow) => string): string => (r === undefined ? "error" : pick(r));
+      const all = (pick: (r: ThroughputRow) => string): string => [ferry, ctx, ws].map((r) => cell(r, pick)).join(" / ");
       lines.push(
-        `| ${offer} | ${inFlight} | ${cell(ferry, (r) => rate(r.perSecond))} | ${cell(ws, (r) => rate(r.perSecond))} | ${ratio(ferry?.perSecond, ws?.perSecond)} | ` +
-          `${cell(ferry, (r) => rate(r.perServerCpuSecond))} | ${cell(ws, (r) => rate(r.perServerCpuSecond))} | ${ratio(ferry?.perServerCpuSecond, ws?.perServerCpuSecond)} | ` +
-          `${cell(ferry, (r) => `${r.echoBytes.toFixed(0)} B`)} | ${cell(ws, (r) => `${r.echoBytes.toFixed(0)} B`)} |`,
+        `| ${offer} | ${inFlight} | ${cell(ferry, (r) => rate(r.perSecond))} | ${cell(ctx, (r) => rate(r.perSecond))} | ${cell(ws, (r) => rate(r.perSecond))} | ${ratio(ferry?.perSecond, ws?.perSecond)} | ` +
+          `${cell(ferry, (r) => rate(r.perServerCpuSecond))} | ${cell(ctx, (r) => rate(r.perServerCpuSecond))} | ${cell(ws, (r) => rate(r.perServerCpuSecond))} | ${ratio(ferry?.perServerCpuSecond, ws?.perServerCpuSecond)} | ` +
+          `${all((r) => `${r.serverCpu.toFixed(0)}%`)} | ${all((r) => r.echoBytes.toFixed(0))} |`,
       );
     }
   }
@@ -440,7 +447,7 @@ export function renderCompression(results: CompressionResults): string {
     "permessage-deflate negotiated (browser offer), and with it after each connection echoed one",
     "compressed message (what zlib state an idle connection keeps).",
     "",
-    "| server | uncompressed | compressed, idle | compressed, after one message | compressed / uncompressed |",
+    "| server | uncompressed | compressed, idle | compressed, after one message | after one message / uncompressed |",
     "| :-- | --: | --: | --: | --: |",
   );
   for (const row of results.memory) {

@@ -5,7 +5,8 @@ import { SERVER_NAMES, type ServerName } from "./server-process.ts";
 import type { SystemInfo } from "./system-info.ts";
 import type { RateMeasurement } from "./measurement-window.ts";
 
-export type Outcome<T> = { value: T } | { error: string };
+/** A value (the median of the rounds that worked, with why the others failed) or an error. */
+export type Outcome<T> = { value: T; failedRounds?: string[] } | { error: string };
 export type PerServer<T> = Partial<Record<ServerName, Outcome<T>>>;
 
 export interface CellResult {
@@ -55,6 +56,15 @@ class Notes {
       this.refs.set(where, ref);
     }
     return ref;
+  }
+
+  /** Some rounds failed, but others gave the value shown. */
+  partial(where: string, errors: string[]): void {
+    const key = `partial ${where}`;
+    if (this.refs.has(key)) return;
+    this.refs.set(key, "");
+    const rounds = errors.length === 1 ? "1 round" : `${errors.length} rounds`;
+    this.warnings.push(`${where}: ${rounds} failed (${errors.join("; ")}); the others are shown`);
   }
 
   render(format: Format): string {
@@ -122,6 +132,7 @@ function compare<T>(
       return ran ? "–" : "n/a";
     }
     if ("error" in outcome) return notes.ref(`${name}, ${where}`, outcome.error);
+    if (outcome.failedRounds !== undefined) notes.partial(`${name}, ${where}`, outcome.failedRounds);
     values[name] = pick(outcome.value);
     return show(values[name]);
   });

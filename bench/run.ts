@@ -56,10 +56,16 @@ async function eachServer<T>(
   }
   const outcomes: PerServer<T> = {};
   for (const [name, list] of collected) {
-    const failed = list.find((outcome) => "error" in outcome);
+    const errors = list.flatMap((outcome) => ("error" in outcome ? [outcome.error] : []));
     const values = list.flatMap((outcome) => ("value" in outcome ? [outcome.value] : []));
     values.sort((a, b) => rank(a) - rank(b));
-    outcomes[name] = failed ?? { value: values[Math.floor(values.length / 2)]! };
+    const median = values[Math.floor(values.length / 2)];
+    outcomes[name] =
+      median === undefined
+        ? { error: errors[0]! }
+        : errors.length === 0
+          ? { value: median }
+          : { value: median, failedRounds: errors };
   }
   return outcomes;
 }

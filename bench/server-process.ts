@@ -14,7 +14,8 @@ const SCRIPTS: Record<ServerName, string> = {
 };
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUTPUT_TAIL = 4096;
-const REQUEST_TIMEOUT_MS = 10_000;
+// Under the heaviest cells a busy event loop has been seen to take over 10 s per turn.
+const REQUEST_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 3_000;
 
 interface Pending {

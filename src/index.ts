@@ -11,6 +11,7 @@ export type {
   RetryConfig,
 } from "./client/client-configuration.ts";
 export type { HttpResponse, ResponseCookie } from "./client/opening-handshake.ts";
+export type { CompressionOptions } from "./connection/compression.ts";
 export type { BindingKind } from "./binding/kinds.ts";
 export { bind } from "./binding/bind.ts";
 export type { Binding, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";

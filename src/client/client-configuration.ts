@@ -1,3 +1,4 @@
+import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { Client } from "./client.ts";
 
 export interface ClientCookie {
@@ -55,6 +56,8 @@ export interface ClientConfiguration {
   maxFrameSize?: number;
   /** Whether to offer permessage-deflate. [true] */
   webSocketCompressionEnabled?: boolean;
+  /** What permessage-deflate offers and how it runs, when `webSocketCompressionEnabled`. */
+  compression?: CompressionOptions;
   /** Seconds allowed for the opening handshake. [300] */
   handShakeTimeout?: number;
   cookies?: readonly ClientCookie[];
@@ -76,6 +79,8 @@ export interface ResolvedClientConfiguration {
   writeTimeout: number;
   secureSocket: ClientSecureSocket | undefined;
   maxFrameSize: number;
+  /** undefined when compression is off. */
+  compression: ResolvedCompression | undefined;
   handShakeTimeout: number;
   cookies: readonly ClientCookie[];
   auth: ClientAuth | undefined;
@@ -103,6 +108,7 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
     writeTimeout: seconds("writeTimeout", config.writeTimeout ?? -1),
     secureSocket: config.secureSocket,
     maxFrameSize: maxFrameSize > 0 ? maxFrameSize : 65536,
+    compression: config.webSocketCompressionEnabled === false ? undefined : resolveCompression(config.compression, "client"),
     handShakeTimeout: seconds("handShakeTimeout", config.handShakeTimeout ?? 300),
     cookies: config.cookies ?? [],
     auth: config.auth,

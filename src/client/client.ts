@@ -85,7 +85,8 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       idleTimeout: 0,
       pingInterval: 0,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
-    });
+      compression: config.compression,
+    }, handshake.deflate);
     this.#connection = connection;
     connection.start(this.#handlerFor(connection), handshake.head);
   }
@@ -135,7 +136,15 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   }
 
   /** Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
-  protected override async sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
+  protected override get writeTimeout(): number {
+    return this.#config.writeTimeout;
+  }
+
+  protected override sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
+    return this.#config.retry === undefined ? super.sendData(opcode, payload) : this.#sendWithRetry(opcode, payload);
+  }
+
+  async #sendWithRetry(opcode: number, payload: string | Uint8Array): Promise<void> {
     for (;;) {
       if (this.#reconnecting !== undefined) await this.#reconnecting;
       const connection = this.#connection;
@@ -143,11 +152,16 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
         await connection.send(opcode, payload, this.#config.writeTimeout);
         return;
       } catch (error) {
-        const lost = error instanceof ConnectionClosureError && connection.lostAbnormally;
-        if (!lost || this.#config.retry === undefined || this.#userClosed || this.#inbox.ended) throw error;
-        if (connection === this.#connection) await this.#reconnect();
+        await this.#reconnectAfter(error, connection);
       }
     }
+  }
+
+  /** Rethrows unless the write met a lost connection that retryConfig lets us replace. */
+  async #reconnectAfter(error: unknown, connection: Connection): Promise<void> {
+    const lost = error instanceof ConnectionClosureError && connection.lostAbnormally;
+    if (!lost || this.#config.retry === undefined || this.#userClosed || this.#inbox.ended) throw error;
+    if (connection === this.#connection) await this.#reconnect();
   }
 
   override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {

@@ -3,7 +3,9 @@ import { type ClientRequest, type IncomingMessage, request as httpRequest } from
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import type { Socket } from "node:net";
 import { ConnectionError, HandshakeTimedOutError, InvalidHandshakeError, SslError } from "../errors.ts";
-import { acceptKey, generateKey, hasToken, headerTokensPreservingCase, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
+import { parseExtensionHeader } from "../protocol/extension-header.ts";
+import { acceptKey, generateKey, hasToken, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
+import { acceptDeflateResponse, type DeflateParameters, deflateOffer } from "../protocol/permessage-deflate-negotiation.ts";
 import type { ClientCookie, ResolvedClientConfiguration } from "./client-configuration.ts";
 
 export interface ResponseCookie {
@@ -31,6 +33,8 @@ export interface Handshake {
   head: Buffer;
   response: HttpResponse;
   subProtocol: string | undefined;
+  /** What permessage-deflate runs with, when the server accepted the offer. */
+  deflate: DeflateParameters | undefined;
 }
 
 /** A non-101 answer's body is kept for the error, up to this many bytes. */
@@ -62,6 +66,7 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
     "Sec-WebSocket-Version": WEBSOCKET_VERSION,
   };
   if (config.subProtocols.length > 0) headers["Sec-WebSocket-Protocol"] = config.subProtocols.join(", ");
+  if (config.compression !== undefined) headers["Sec-WebSocket-Extensions"] = deflateOffer(config.compression.request);
   const cookie = cookieHeader(config.cookies, url);
   if (cookie !== undefined) headers["Cookie"] = cookie;
   const auth = config.auth;
@@ -99,9 +104,10 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
 
     request.on("upgrade", (res: IncomingMessage, socket: Socket, head: Buffer) => {
       const problem = checkResponse(res, key, config);
-      if (problem !== undefined) {
+      const deflate = problem === undefined ? checkExtensions(res, config) : undefined;
+      if (typeof problem === "string" || typeof deflate === "string") {
         socket.destroy();
-        fail(new InvalidHandshakeError(problem, { status: res.statusCode }));
+        fail(new InvalidHandshakeError((problem ?? deflate) as string, { status: res.statusCode }));
         return;
       }
       if (settled) {
@@ -111,7 +117,13 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
       settled = true;
       clearTimeout(timer);
       const protocol = res.headers["sec-websocket-protocol"];
-      resolve({ socket, head, response: describeResponse(res), subProtocol: protocol === undefined || protocol === "" ? undefined : protocol });
+      resolve({
+        socket,
+        head,
+        response: describeResponse(res),
+        subProtocol: protocol === undefined || protocol === "" ? undefined : protocol,
+        deflate,
+      });
     });
     request.on("response", (res: IncomingMessage) => {
       if (res.statusCode === 101) {
@@ -163,11 +175,22 @@ function checkResponse(res: IncomingMessage, key: string, config: ResolvedClient
   } else if (config.subProtocols.length > 0) {
     return `Invalid subprotocol: the server chose none of ${config.subProtocols.join(", ")}`;
   }
-  const extensions = res.headers["sec-websocket-extensions"];
-  if (extensions !== undefined && headerTokensPreservingCase(extensions).length > 0) {
-    return `Invalid handshake response: extension "${extensions}" was not offered`;
-  }
   return undefined;
+}
+
+/**
+ * RFC 6455 §4.1 and RFC 7692 §5: the server may only accept what was offered, as it was
+ * offered. Returns the agreed parameters, undefined for none, or why the answer is wrong.
+ */
+function checkExtensions(res: IncomingMessage, config: ResolvedClientConfiguration): DeflateParameters | undefined | string {
+  const header = res.headers["sec-websocket-extensions"];
+  if (header === undefined) return undefined;
+  const extensions = parseExtensionHeader(header);
+  if (extensions === undefined) return `Invalid handshake response: malformed Sec-WebSocket-Extensions "${header}"`;
+  if (extensions.length === 0) return undefined;
+  if (config.compression === undefined) return `Invalid handshake response: extension "${header}" was not offered`;
+  const outcome = acceptDeflateResponse(extensions, config.compression.request);
+  return typeof outcome === "string" ? `Invalid handshake response: ${outcome}` : outcome;
 }
 
 function describeResponse(res: IncomingMessage): HttpResponse {

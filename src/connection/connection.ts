@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { ConnectionClosureError, type WebSocketError, WriteTimedOutError } from "../errors.ts";
+import { ConnectionClosureError, CorruptedFrameError, WebSocketError, WriteTimedOutError } from "../errors.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode, MAX_CLOSE_REASON_BYTES, NO_STATUS_RECEIVED } from "../protocol/close-codes.ts";
 import {
   EV_BINARY,
@@ -11,9 +11,11 @@ import {
   EV_TEXT,
   type FrameParser,
 } from "../protocol/frame-parser.ts";
-import { encodeClosePayload, FIN } from "../protocol/frame-writer.ts";
+import { encodeClosePayload, FIN, RSV1 } from "../protocol/frame-writer.ts";
 import { OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
-import { truncateUtf8, utf8CutPoint } from "../protocol/utf8.ts";
+import type { DeflateParameters } from "../protocol/permessage-deflate-negotiation.ts";
+import { isUtf8, truncateUtf8, utf8CutPoint } from "../protocol/utf8.ts";
+import { MessageCompression, O_CLOSE, O_DEFLATE, O_END, O_PLAIN, type OutboundEntry, type ResolvedCompression } from "./compression.ts";
 import type { OutboundQueue } from "./outbound-queue.ts";
 import { borrowParser, borrowQueue, returnParser, returnQueue } from "./pools.ts";
 
@@ -33,6 +35,8 @@ export interface ConnectionOptions {
   closeTimeout: number;
   /** Where open connections are kept (a listener's, to stop them); each removes itself on close. */
   registry?: Set<Connection>;
+  /** permessage-deflate settings, for connections that negotiated it. */
+  compression?: ResolvedCompression;
 }
 
 /**
@@ -60,6 +64,8 @@ const K_PONG = 3;
 const K_IDLE = 4;
 const K_ERROR = 5;
 const K_CLOSED = 6;
+/** A compressed message, inflated when its turn comes. */
+const K_INFLATE = 7;
 
 interface InboxItem {
   kind: number;
@@ -154,11 +160,14 @@ export class Connection {
   private code = ABNORMAL_CLOSURE;
   private reason = "";
   private timers: Timers | undefined;
+  private readonly compression: MessageCompression | undefined;
 
-  constructor(socket: Socket, options: ConnectionOptions) {
+  /** `deflate`: what permessage-deflate negotiation agreed on, if it did (needs `options.compression`). */
+  constructor(socket: Socket, options: ConnectionOptions, deflate?: DeflateParameters) {
     this.socket = socket;
     this.options = options;
     this.serial = nextSerial++;
+    this.compression = deflate === undefined ? undefined : new MessageCompression(deflate, options.role, options.compression!);
   }
 
   get id(): string {
@@ -172,7 +181,7 @@ export class Connection {
 
   /** Bytes accepted for sending and not yet written to the kernel. */
   get bufferedAmount(): number {
-    return (this.queue?.queuedBytes ?? 0) + this.socket.writableLength;
+    return (this.queue?.queuedBytes ?? 0) + this.socket.writableLength + (this.compression?.pendingBytes ?? 0);
   }
 
   /** Open until a close frame has been sent or received. */
@@ -233,7 +242,7 @@ export class Connection {
     if ((this.flags & PARSER_DONE) !== 0) return;
     if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     this.flags |= IN_READ;
-    const parser = (this.parser ??= borrowParser(this.options));
+    const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
     parser.push(chunk);
     this.drainParser(parser);
     this.flags &= ~IN_READ;
@@ -250,10 +259,12 @@ export class Connection {
           }
           return;
         case EV_TEXT:
-          this.deliver(K_MESSAGE, parser.text, true, parser.text.length);
+          if (!parser.compressed) this.deliver(K_MESSAGE, parser.text, true, parser.text.length);
+          else if (!this.receiveCompressed(parser.data, true)) return;
           break;
         case EV_BINARY:
-          this.deliver(K_MESSAGE, parser.data, false, parser.data.length);
+          if (!parser.compressed) this.deliver(K_MESSAGE, parser.data, false, parser.data.length);
+          else if (!this.receiveCompressed(parser.data, false)) return;
           break;
         case EV_PING:
           if (this.handler!.ping === undefined) this.sendControl(OP_PONG, parser.data);
@@ -277,6 +288,19 @@ export class Connection {
         }
       }
     }
+  }
+
+  /**
+   * A compressed message is inflated when it is handled: held behind a busy handler it stays
+   * compressed, so that the bound on held bytes bounds memory too. False when it failed the
+   * connection, which ends parsing as a violation does.
+   */
+  private receiveCompressed(data: Buffer, isText: boolean): boolean {
+    if ((this.flags & BUSY) !== 0 || this.inbox !== undefined) {
+      this.deliver(K_INFLATE, data, isText, data.length);
+      return true;
+    }
+    return this.inflate(data, isText);
   }
 
   /** After a close frame or a violation nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
@@ -311,8 +335,7 @@ export class Connection {
 
   /** @internal The peer half-closed: nothing more will come, so finish our side too. */
   onEnd(): void {
-    this.flush();
-    this.socket.end();
+    this.endSocket();
   }
 
   /** @internal */
@@ -325,6 +348,12 @@ export class Connection {
       this.queue.clear();
       returnQueue(this.queue);
       this.queue = undefined;
+    }
+    const compression = this.compression;
+    if (compression !== undefined) {
+      compression.outbound = undefined;
+      compression.pendingBytes = 0;
+      compression.codec.close();
     }
     const timers = this.timers;
     let pending: PendingClose | undefined;
@@ -393,6 +422,9 @@ export class Connection {
       case K_CLOSED:
         result = handler.closed(this.code, this.reason);
         break;
+      case K_INFLATE:
+        this.inflate(data as Buffer, isText);
+        return;
     }
     if (isPromiseLike(result)) {
       this.flags |= BUSY;
@@ -411,12 +443,64 @@ export class Connection {
       this.inboxBytes -= item.size;
       this.dispatch(item.kind, item.data, item.isText);
     }
-    if (inbox.length === 0) this.inbox = undefined;
+    if (inbox.length === 0 && this.inbox === inbox) this.inbox = undefined;
     if ((this.flags & READ_PAUSED) !== 0 && this.inboxBytes <= this.options.maxQueuedBytes / 2 && (this.flags & FINISHED) === 0) {
       this.flags &= ~READ_PAUSED;
       this.socket.resume();
     }
     this.scheduleFlush();
+  }
+
+  /**
+   * Inflates at once when the codec can (see PerMessageDeflate), else through the thread
+   * pool, holding later events back meanwhile as a busy handler does. False when it failed
+   * the connection.
+   */
+  private inflate(data: Buffer, isText: boolean): boolean {
+    const compression = this.compression!;
+    const now = compression.codec.decompressNow(data, this.options.maxMessageSize);
+    if (now !== undefined) return now instanceof WebSocketError ? this.failInflate(now) : this.onInflated(now, isText);
+    const limiter = compression.settings.limiter;
+    this.flags |= BUSY;
+    limiter.run(() => {
+      compression.codec.decompress(data, this.options.maxMessageSize, (error, bytes) => {
+        limiter.done();
+        this.flags &= ~BUSY;
+        if (error === undefined) this.onInflated(bytes, isText);
+        else this.failInflate(error);
+        if ((this.flags & BUSY) === 0) this.onHandlerSettled();
+      });
+    });
+    return true;
+  }
+
+  private onInflated(bytes: Buffer, isText: boolean): boolean {
+    if (!isText) this.dispatch(K_MESSAGE, bytes, false);
+    else if (isUtf8(bytes)) this.dispatch(K_MESSAGE, bytes.toString("utf8"), true);
+    else return this.failInflate(invalidUtf8());
+    return true;
+  }
+
+  /** Fails the connection (1007 or 1009); what was read after the failed message never counts (RFC 6455 §7.1.7). */
+  private failInflate(error: WebSocketError): false {
+    const inbox = this.inbox;
+    const closedItem = inbox?.find((item) => item.kind === K_CLOSED);
+    if (inbox !== undefined) {
+      // Emptied in place: a dispatch loop may be walking it.
+      inbox.length = 0;
+      this.inbox = undefined;
+      this.inboxBytes = 0;
+    }
+    if (this.parser !== undefined) this.stopParsing(this.parser);
+    this.flags |= PARSER_DONE;
+    if ((this.flags & READ_PAUSED) !== 0) {
+      // Reading on lets the peer's answer to our close frame, and its FIN, arrive.
+      this.flags &= ~READ_PAUSED;
+      if ((this.flags & FINISHED) === 0) this.socket.resume();
+    }
+    this.failConnection(error);
+    if (closedItem !== undefined) this.deliver(K_CLOSED, undefined, false, 0);
+    return false;
   }
 
   // ---- writing ----
@@ -461,9 +545,25 @@ export class Connection {
   }
 
   private enqueueMessage(opcode: number, payload: string | Uint8Array): void {
+    const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
+    const compression = this.compression;
+    if (compression !== undefined && (compression.outbound !== undefined || length >= compression.settings.threshold)) {
+      const output = compression.outbound === undefined ? compression.codec.compressNow(payload, length) : undefined;
+      if (output !== undefined) {
+        this.pushCompressed(opcode, output);
+        return;
+      }
+      const kind = length >= compression.settings.threshold ? O_DEFLATE : O_PLAIN;
+      this.enqueueOutbound(compression, { kind, opcode, payload, length, started: false, output: undefined });
+      return;
+    }
+    this.pushMessage(opcode, payload, length);
+  }
+
+  /** Queues a message's frames as they are, fragmented at maxFrameSize (text on code points). */
+  private pushMessage(opcode: number, payload: string | Uint8Array, length: number): void {
     const queue = (this.queue ??= borrowQueue());
     const masked = this.options.role === "client";
-    const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     const limit = this.options.maxFrameSize;
     if (length <= limit) {
       queue.pushFrame(FIN | opcode, payload, length, masked);
@@ -481,6 +581,73 @@ export class Connection {
     this.scheduleFlush();
   }
 
+  /** A compressed message: RSV1 on its first frame only (RFC 7692 §6.1). */
+  private pushCompressed(opcode: number, payload: Buffer): void {
+    const queue = (this.queue ??= borrowQueue());
+    const masked = this.options.role === "client";
+    const limit = this.options.maxFrameSize;
+    const length = payload.length;
+    let first = RSV1 | opcode;
+    let start = 0;
+    do {
+      const end = Math.min(start + limit, length);
+      queue.pushFrame((end === length ? FIN : 0) | first, payload.subarray(start, end), end - start, masked);
+      first = OP_CONTINUATION;
+      start = end;
+    } while (start < length);
+    this.scheduleFlush();
+  }
+
+  private enqueueOutbound(compression: MessageCompression, entry: OutboundEntry): void {
+    (compression.outbound ??= []).push(entry);
+    compression.pendingBytes += entry.length;
+    this.pumpOutbound(compression);
+  }
+
+  /** Moves the finished writes at the head of the line to the queue, and starts compressing the next. */
+  private pumpOutbound(compression: MessageCompression): void {
+    const outbound = compression.outbound!;
+    for (;;) {
+      const entry = outbound[0];
+      if (entry === undefined) break;
+      if (entry.kind === O_DEFLATE) {
+        if (entry.output === undefined) {
+          if (!entry.started) this.deflate(compression, entry);
+          return;
+        }
+        this.pushCompressed(entry.opcode, entry.output);
+      } else if (entry.kind === O_PLAIN) {
+        this.pushMessage(entry.opcode, entry.payload, entry.length);
+      } else if (entry.kind === O_CLOSE) {
+        const payload = entry.payload as Uint8Array;
+        (this.queue ??= borrowQueue()).pushFrame(FIN | OP_CLOSE, payload, payload.length, this.options.role === "client");
+        this.scheduleFlush();
+      } else {
+        this.endNow();
+      }
+      outbound.shift();
+      compression.pendingBytes -= entry.length;
+    }
+    compression.outbound = undefined;
+  }
+
+  private deflate(compression: MessageCompression, entry: OutboundEntry): void {
+    entry.started = true;
+    const limiter = compression.settings.limiter;
+    limiter.run(() => {
+      const data = typeof entry.payload === "string" ? Buffer.from(entry.payload) : entry.payload;
+      compression.codec.compress(data, (error, output) => {
+        limiter.done();
+        if ((this.flags & FINISHED) !== 0) return;
+        // An uncompressed message is always allowed: the peer's context does not depend on ours.
+        if (error === undefined) entry.output = output;
+        else entry.kind = O_PLAIN;
+        this.pumpOutbound(compression);
+        if (this.waiters !== undefined && (this.flags & WAITING_FOR_DRAIN) === 0) this.admitWaiters();
+      });
+    });
+  }
+
   /** Ping and pong: never wait behind queued data, as they keep the connection alive. */
   sendControl(opcode: typeof OP_PING | typeof OP_PONG, payload: Uint8Array): void {
     if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) throw this.closedError();
@@ -492,6 +659,11 @@ export class Connection {
     this.flags |= CLOSE_SENT;
     if ((this.flags & FINISHED) !== 0) return;
     const payload = encodeClosePayload(code, reason);
+    const compression = this.compression;
+    if (compression?.outbound !== undefined) {
+      this.enqueueOutbound(compression, { kind: O_CLOSE, opcode: OP_CLOSE, payload, length: 0, started: false, output: undefined });
+      return;
+    }
     (this.queue ??= borrowQueue()).pushFrame(FIN | OP_CLOSE, payload, payload.length, this.options.role === "client");
     this.scheduleFlush();
   }
@@ -545,6 +717,8 @@ export class Connection {
     if ((this.flags & WAITING_FOR_DRAIN) !== 0) return;
     const socket = this.socket;
     if (socket.writableLength <= this.options.maxQueuedBytes) {
+      // Messages still being compressed count as queued; each one done lets waiters in again.
+      if ((this.compression?.pendingBytes ?? 0) > 0 && this.bufferedAmount > this.options.maxQueuedBytes) return;
       this.admitWaiters();
       return;
     }
@@ -615,9 +789,24 @@ export class Connection {
   }
 
   private endTcp(): void {
-    this.flush();
-    this.socket.end();
+    this.endSocket();
     this.armTcpTimer();
+  }
+
+  /** Ends our side of TCP once everything written before has gone out. */
+  private endSocket(): void {
+    const compression = this.compression;
+    if (compression?.outbound !== undefined) {
+      this.enqueueOutbound(compression, { kind: O_END, opcode: 0, payload: EMPTY, length: 0, started: false, output: undefined });
+      return;
+    }
+    this.endNow();
+  }
+
+  private endNow(): void {
+    this.flush();
+    // Ending twice (our close, then the peer's FIN) costs Node an error object each time.
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   private armTcpTimer(): void {
@@ -655,3 +844,7 @@ export class Connection {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function invalidUtf8(): CorruptedFrameError {
+  return new CorruptedFrameError("Invalid UTF-8 in text message", { closeCode: 1007 });
+}

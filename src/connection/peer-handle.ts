@@ -34,9 +34,14 @@ export abstract class PeerHandle {
   /** Seconds `close()` waits for the peer by default. */
   protected abstract get defaultCloseTimeout(): number;
 
+  /** Seconds a write may wait for room in the queue; -1: no limit. */
+  protected get writeTimeout(): number {
+    return -1;
+  }
+
   /** Queues one data message; a retrying client overrides this to reconnect and send again. */
   protected sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
-    return this.connection.send(opcode, payload) ?? RESOLVED;
+    return this.connection.send(opcode, payload, this.writeTimeout) ?? RESOLVED;
   }
 
   writeTextMessage(text: string): Promise<void> {

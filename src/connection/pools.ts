@@ -10,10 +10,9 @@ const MAX_POOLED = 256;
 const parsers: FrameParser[] = [];
 const queues: OutboundQueue[] = [];
 
-export function borrowParser(options: FrameParserOptions): FrameParser {
-  const parser = parsers.pop();
-  if (parser === undefined) return new FrameParser(options);
-  parser.configure(options);
+export function borrowParser(options: FrameParserOptions, rsv1Extension: boolean): FrameParser {
+  const parser = parsers.pop() ?? new FrameParser(options);
+  parser.configure(options, rsv1Extension);
   return parser;
 }
 

@@ -93,14 +93,17 @@ export class FrameParser {
     this.configure(options);
   }
 
-  /** Sets the role and limits and starts afresh: for a parser taken from a pool. */
-  configure(options: FrameParserOptions): void {
+  /**
+   * Sets the role and limits and starts afresh: for a parser taken from a pool. Connections
+   * that share options differ in whether they negotiated compression, hence `rsv1Extension`.
+   */
+  configure(options: FrameParserOptions, rsv1Extension = options.rsv1Extension ?? false): void {
     this.stop();
     this.state = S_HEADER;
     this.expectMasked = options.role === "server";
     this.maxFrameSize = options.maxFrameSize > 0 ? options.maxFrameSize : Infinity;
     this.maxMessageSize = options.maxMessageSize > 0 ? options.maxMessageSize : Infinity;
-    this.rsv1Extension = options.rsv1Extension ?? false;
+    this.rsv1Extension = rsv1Extension;
   }
 
   /**

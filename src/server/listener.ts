@@ -6,7 +6,9 @@ import type { TLSSocket } from "node:tls";
 import { Connection, type ConnectionOptions } from "../connection/connection.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
+import { parseExtensionHeader } from "../protocol/extension-header.ts";
 import { acceptKey, selectSubProtocol } from "../protocol/handshake.ts";
+import { acceptDeflateOffer, type DeflateAgreement } from "../protocol/permessage-deflate-negotiation.ts";
 import { CALLER_KEY, Caller } from "./caller.ts";
 import { refuseUpgrade, sanitize } from "./http-reply.ts";
 import { PathRouter } from "./path-template.ts";
@@ -42,7 +44,7 @@ export interface ListenerConfiguration {
   timeout?: number;
   /** The `Server` header of upgrade responses. */
   server?: string;
-  /** Whether permessage-deflate may be negotiated. [true] */
+  /** Whether permessage-deflate may be negotiated; each service's `compression` says how. [true] */
   webSocketCompressionEnabled?: boolean;
   requestLimits?: RequestLimits;
 }
@@ -71,6 +73,7 @@ export class Listener {
   private readonly maxUriLength: number;
   private readonly maxEntityBodySize: number;
   private readonly keepAlive: "AUTO" | "ALWAYS" | "NEVER";
+  private readonly compressionEnabled: boolean;
   private readonly connections = new Set<Connection>();
   /** Sockets whose upgrade is still being decided. */
   private readonly upgrading = new Set<Duplex>();
@@ -105,6 +108,7 @@ export class Listener {
     this.maxUriLength = limits.maxUriLength ?? 4096;
     this.maxEntityBodySize = limits.maxEntityBodySize ?? -1;
     this.keepAlive = config.http1Settings?.keepAlive ?? "AUTO";
+    this.compressionEnabled = config.webSocketCompressionEnabled ?? true;
     if (typeof portOrServer !== "number") {
       this.server = portOrServer;
     } else {
@@ -140,6 +144,7 @@ export class Listener {
       pingInterval: config.pingInterval,
       closeTimeout: config.connectionClosureTimeout,
       registry: this.connections,
+      compression: config.compression,
     };
     this.router.add(path, { upgradeService, config, connectionOptions });
   }
@@ -275,6 +280,11 @@ export class Listener {
     }
 
     const { upgradeService, config, connectionOptions } = match.value;
+    const deflate = this.negotiateDeflate(request, config);
+    if (deflate === null) {
+      this.refuse(socket, { status: 400, body: "Malformed Sec-WebSocket-Extensions header" });
+      return;
+    }
     const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
     this.upgrading.add(socket);
     let outcome: UpgradeResult | Refusal;
@@ -294,7 +304,20 @@ export class Listener {
       this.refuse(socket, outcome instanceof Error ? refusalForReturned(outcome) : outcome);
       return;
     }
-    this.accept(request, socket as Socket, head, outcome, config, connectionOptions);
+    this.accept(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
+  }
+
+  /**
+   * permessage-deflate (RFC 7692): the first valid offer, with the service's terms; undefined
+   * for none. null for a header that does not parse at all: that client is broken, and a 400
+   * says so where declining would hide it (ws and Python's websockets answer 400 too).
+   */
+  private negotiateDeflate(request: IncomingMessage, config: ResolvedServiceConfig): DeflateAgreement | undefined | null {
+    const header = request.headers["sec-websocket-extensions"];
+    if (!this.compressionEnabled || header === undefined) return undefined;
+    const offers = parseExtensionHeader(header);
+    if (offers === undefined) return null;
+    return acceptDeflateOffer(offers, config.compression.request);
   }
 
   private withTimeout<T>(work: T | Promise<T>): Promise<T | Refusal> {
@@ -313,18 +336,20 @@ export class Listener {
     service: Service,
     config: ResolvedServiceConfig,
     connectionOptions: ConnectionOptions,
+    deflate: DeflateAgreement | undefined,
   ): void {
     const subProtocol = selectSubProtocol(request.headers["sec-websocket-protocol"], config.subProtocols);
     let response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
       `Sec-WebSocket-Accept: ${acceptKey(request.headers["sec-websocket-key"]!)}\r\n`;
     if (subProtocol !== undefined) response += `Sec-WebSocket-Protocol: ${subProtocol}\r\n`;
+    if (deflate !== undefined) response += `Sec-WebSocket-Extensions: ${deflate.response}\r\n`;
     if (this.serverHeader !== undefined) response += `Server: ${sanitize(this.serverHeader)}\r\n`;
     const custom = service.customHeaders;
     if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
     response += "\r\n";
 
-    const connection = new Connection(socket, connectionOptions);
+    const connection = new Connection(socket, connectionOptions, deflate?.parameters);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
     socket.off("error", ignore);

@@ -1,4 +1,5 @@
 import type { PeerCertificate } from "node:tls";
+import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { WebSocketError } from "../errors.ts";
 import type { Caller, RemoteAddress } from "./caller.ts";
 
@@ -81,6 +82,8 @@ export interface ServiceConfig {
   maxQueuedBytes?: number;
   /** Seconds between pings; no pong before the next one closes with 1011. [0: none] */
   pingInterval?: number;
+  /** How permessage-deflate is negotiated and run, when the listener's `webSocketCompressionEnabled` allows it. */
+  compression?: CompressionOptions;
 }
 
 export type UpgradeResult = Service | ServiceLiteral | Error;
@@ -110,6 +113,7 @@ export interface ResolvedServiceConfig {
   allowedOrigins: readonly string[] | undefined;
   maxQueuedBytes: number;
   pingInterval: number;
+  compression: ResolvedCompression;
 }
 
 const MIB = 1024 * 1024;
@@ -129,6 +133,7 @@ export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServic
     allowedOrigins: config.allowedOrigins,
     maxQueuedBytes: config.maxQueuedBytes ?? 16 * MIB,
     pingInterval: config.pingInterval ?? 0,
+    compression: resolveCompression(config.compression, "server"),
   };
   for (const key of ["idleTimeout", "pingInterval", "maxQueuedBytes"] as const) {
     if (!(resolved[key] >= 0)) throw new RangeError(`ServiceConfig.${key} must be 0 or more, got ${resolved[key]}`);

@@ -469,7 +469,8 @@ describe("backpressure", () => {
       }),
       { maxQueuedBytes: 128 * 1024 },
     );
-    const ws = await openWs(port, "/");
+    // Uncompressed, so that what the client holds is what it sent.
+    const ws = await openWs(port, "/", { perMessageDeflate: false });
     const message = Buffer.alloc(32 * 1024);
     for (let i = 0; i < 400; i++) ws.send(message);
     await delay(400);
