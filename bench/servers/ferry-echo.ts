@@ -1,5 +1,10 @@
-import { Listener } from "../../src/index.ts";
+import { type Caller, Listener, type Service } from "../../src/index.ts";
 import { serveControl } from "./control.ts";
+
+const echo: Service = {
+  onTextMessage: (_caller: Caller, text: string) => text,
+  onBinaryMessage: (_caller: Caller, data: Uint8Array) => data,
+};
 
 // Compression off: the load generator never offers it, and the other servers do not do it.
 const listener = new Listener(0, { host: "127.0.0.1", webSocketCompressionEnabled: false });
@@ -9,10 +14,9 @@ listener.attach("/", {
     maxMessageSize: 2 * 1024 * 1024,
     allowedOrigins: ["*"],
   },
-  upgrade: () => ({
-    onTextMessage: (_caller, text: string) => text,
-    onBinaryMessage: (_caller, data: Uint8Array) => data,
-  }),
+  // An echo keeps no state per connection, so one service object serves them all: the
+  // idiomatic ferry way for a stateless service, and the memory rows measure ferry itself.
+  upgrade: () => echo,
 });
 await listener.start();
 serveControl(listener.port);
