@@ -16,6 +16,10 @@ export interface BenchOptions {
   handshakes: boolean;
   handshakeConcurrency: number;
   memory: boolean;
+  /** The permessage-deflate rows (bench/compression.ts). */
+  compression: boolean;
+  /** The client case (bench/client-bench.ts). */
+  client: boolean;
   idleConnections: number;
   /** Write BENCHMARKS.md. */
   write: boolean;
@@ -38,6 +42,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --no-handshakes         skip handshakes per second
   --no-memory             skip memory per idle connection
   --no-matrix             skip the echo matrix
+  --no-compression        skip the permessage-deflate rows
+  --no-client             skip the client case (ferry Client vs ws client)
   --write / --no-write    write BENCHMARKS.md [on when the whole matrix ran, off otherwise]
   --no-pin                do not pin generator and servers to cores with taskset
 `;
@@ -58,7 +64,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const known = new Set([
     ...["quick", "duration", "warmup", "repeat", "max-outstanding", "servers"],
     ...["connections", "sizes", "in-flight", "text", "idle"],
-    ...["no-handshakes", "no-memory", "no-matrix", "write", "no-write", "no-pin", "help"],
+    ...["no-handshakes", "no-memory", "no-matrix", "no-compression", "no-client", "write", "no-write", "no-pin", "help"],
   ]);
   for (const name of flags.keys()) {
     if (!known.has(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -87,6 +93,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     handshakes: !flags.has("no-handshakes"),
     handshakeConcurrency: 32,
     memory: !flags.has("no-memory"),
+    compression: !flags.has("no-compression") && !quick,
+    client: !flags.has("no-client") && !quick,
     idleConnections: parseCount(setting("idle") ?? "5000"),
     write: false,
     pin: !flags.has("no-pin"),

@@ -1,5 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { renderClientRows, runClientBench } from "./client-bench.ts";
+import { renderCompression, runCompressionBench } from "./compression.ts";
 import { sleep } from "./concurrency.ts";
 import { pinGenerator } from "./cpu-pinning.ts";
 import { buildMessageFrame } from "./frames.ts";
@@ -94,7 +96,10 @@ function cells(options: BenchOptions): EchoCell[] {
 /** Generous: a run that overshoots this is stuck, and must not hang a terminal or CI job. */
 function watchdogMs(options: BenchOptions, cellCount: number): number {
   const perStep = options.warmupMs + options.durationMs + 5_000;
-  const steps = (cellCount + (options.handshakes ? 1 : 0)) * options.repeat + (options.memory ? 4 : 0);
+  const steps =
+    (cellCount + (options.handshakes ? 1 : 0) + (options.compression ? 12 : 0)) * options.repeat +
+    (options.memory ? 4 : 0) +
+    (options.client ? 8 : 0);
   return 120_000 + 2 * steps * options.servers.length * perStep;
 }
 
@@ -205,12 +210,27 @@ async function main(): Promise<void> {
     results.cells.push({ cell, results: outcomes });
   }
 
-  results.elapsedSeconds = (Date.now() - started) / 1000;
   await servers.stop();
 
-  console.log(`\n${renderReport(results, "text")}`);
+  const timing = { warmupMs: options.warmupMs, durationMs: options.durationMs };
+  let extra = "";
+  if (options.compression) {
+    const compression = await runCompressionBench(pinning, { ...timing, repeat: options.repeat, idleConnections: 2000 });
+    extra += `\n${renderCompression(compression)}\n`;
+  }
+  if (options.client) {
+    console.log("\nclient case: ferry's Client and ws's client against the same ws echo server");
+    const rows = await runClientBench(pinning, timing, console.log);
+    extra +=
+      "\n## Clients\n\nferry's `Client` and `ws`'s client, each in a process of its own, drive the same `ws` echo " +
+      "server in turns (bench/client-bench.ts); efficiency is messages per client CPU-second.\n\n" +
+      `${renderClientRows(rows, options.durationMs)}\n`;
+  }
+  results.elapsedSeconds = (Date.now() - started) / 1000;
+
+  console.log(`\n${renderReport(results, "text")}${extra}`);
   if (options.write) {
-    writeFileSync(BENCHMARKS_FILE, renderMarkdown(results));
+    writeFileSync(BENCHMARKS_FILE, renderMarkdown(results) + extra);
     console.log(`wrote ${BENCHMARKS_FILE}`);
   } else {
     console.log("(BENCHMARKS.md not written: partial run; pass --write to write it anyway)");
