@@ -59,16 +59,26 @@ export interface ThroughputRow {
   echoBytes: number;
 }
 
+/** What one idle connection costs, in bytes. */
+export interface MemoryCost {
+  /** V8 heap used + external. Node leaves zlib's own allocations out of `external`. */
+  heapAndExternal: number;
+  /** Resident set size: counts zlib's state too, and whatever else the process touched. */
+  rss: number;
+}
+
 export interface MemoryRow {
   server: ServerName;
-  /** Bytes of heap used + external per connection. */
-  plain: number;
-  compressed: number;
+  plain: MemoryCost;
+  /** Uncompressed, after each connection echoed one message (the same JSON, plain). */
+  plainAfterMessage: MemoryCost;
+  compressed: MemoryCost;
   /** Compressed, after each connection echoed one compressed message and went idle again. */
-  afterMessage: number;
+  afterMessage: MemoryCost;
 }
 
 export interface CompressionResults {
+  idleConnections: number;
   throughput: ThroughputRow[];
   memory: MemoryRow[];
   errors: string[];
@@ -198,13 +208,15 @@ function open(port: number, offer: string | undefined): Promise<{ socket: Socket
   });
 }
 
-/** Counts whole echoed messages from frame headers, checking each is compressed text. */
+/** Counts whole echoed messages from frame headers, checking each is text, compressed when it should be. */
 class EchoCounter {
   private header = Buffer.alloc(0);
   private remaining = 0;
   private fin = false;
   failure: string | undefined;
   bytes = 0;
+
+  constructor(private readonly compressed = true) {}
 
   push(chunk: Buffer): number {
     let completed = 0;
@@ -225,7 +237,7 @@ class EchoCounter {
       const first = data[0]!;
       const opcode = first & 0x0f;
       if (opcode !== OPCODE_TEXT && opcode !== 0) this.failure = `unexpected opcode ${opcode}`;
-      else if (opcode === OPCODE_TEXT && (first & 0x40) === 0) this.failure = "echo not compressed";
+      else if (opcode === OPCODE_TEXT && (first & 0x40) === 0 && this.compressed) this.failure = "echo not compressed";
       const length = len7 === 126 ? data.readUInt16BE(2) : len7 === 127 ? Number(data.readBigUInt64BE(2)) : len7;
       this.fin = (first & 0x80) !== 0;
       this.remaining = length;
@@ -302,72 +314,85 @@ async function measureThroughput(server: DeflateServer, offer: OfferName, inFlig
   }
 }
 
-async function heapAndExternal(server: DeflateServer): Promise<number> {
-  const memory = await server.memory();
-  return memory.heapUsed + memory.external;
+/** Connections each pass opens first and drops, so that code and shared buffers are in place before measuring. */
+const WARM_UP_CONNECTIONS = 50;
+
+/** Sends `frame` on every connection and waits for every echo. */
+async function exchange(opened: { socket: Socket; leftover: Buffer }[], frame: Buffer, compressed: boolean): Promise<void> {
+  let echoed = 0;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${echoed} of ${opened.length} echoes`)), 20_000);
+    for (const { socket, leftover } of opened) {
+      const counter = new EchoCounter(compressed);
+      const onChunk = (chunk: Buffer): void => {
+        echoed += counter.push(chunk);
+        if (echoed === opened.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      socket.on("data", onChunk);
+      if (leftover.length > 0) onChunk(leftover);
+      socket.write(frame);
+    }
+  });
 }
 
-/** Heap used + external per idle connection: without compression, with it, and with it after one compressed echo each. */
-async function measureMemory(server: DeflateServer, connections: number, frame: Buffer): Promise<MemoryRow> {
-  const perConnection = async (offer: string | undefined, exchange: boolean): Promise<number> => {
-    const before = await heapAndExternal(server);
-    const opened = await openMany(server.port, connections, offer);
+/**
+ * Memory per idle connection, each pass in a fresh server process: RSS only grows, so a pass
+ * after another would reuse the pages the first one freed and look free.
+ */
+async function measureMemory(name: ServerName, pinning: Pinning | undefined, connections: number, frame: Buffer, plainFrame: Buffer): Promise<MemoryRow> {
+  const pass = async (offer: string | undefined, withMessage: boolean): Promise<MemoryCost> => {
+    const message = offer === undefined ? plainFrame : frame;
+    const server = await DeflateServer.spawn(name, pinning);
     try {
-      if (exchange) {
-        let echoed = 0;
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`${echoed} of ${connections} echoes`)), 20_000);
-          for (const { socket, leftover } of opened) {
-            const counter = new EchoCounter();
-            const onChunk = (chunk: Buffer): void => {
-              echoed += counter.push(chunk);
-              if (echoed === connections) {
-                clearTimeout(timer);
-                resolve();
-              }
-            };
-            socket.on("data", onChunk);
-            if (leftover.length > 0) onChunk(leftover);
-            socket.write(frame);
-          }
-        });
-      }
+      const warmUp = await openMany(server.port, WARM_UP_CONNECTIONS, offer);
+      if (withMessage) await exchange(warmUp, message, offer !== undefined);
+      for (const { socket } of warmUp) socket.destroy();
+      await sleep(300);
+      const before = await server.memory();
+      const opened = await openMany(server.port, connections, offer);
+      if (withMessage) await exchange(opened, message, offer !== undefined);
       await sleep(500);
-      return ((await heapAndExternal(server)) - before) / connections;
-    } finally {
+      const after = await server.memory();
       for (const { socket } of opened) socket.destroy();
-      await sleep(500);
+      return {
+        heapAndExternal: (after.heapUsed + after.external - before.heapUsed - before.external) / connections,
+        rss: (after.rss - before.rss) / connections,
+      };
+    } finally {
+      await server.stop();
     }
   };
-  // The first connections pay for code, pools and buffers every later one shares.
-  await perConnection(OFFERS.browser, true);
-  await perConnection(undefined, false);
   return {
-    server: server.name,
-    plain: await perConnection(undefined, false),
-    compressed: await perConnection(OFFERS.browser, false),
-    afterMessage: await perConnection(OFFERS.browser, true),
+    server: name,
+    plain: await pass(undefined, false),
+    plainAfterMessage: await pass(undefined, true),
+    compressed: await pass(OFFERS.browser, false),
+    afterMessage: await pass(OFFERS.browser, true),
   };
 }
 
 export async function runCompressionBench(pinning: Pinning | undefined, options: CompressionBenchOptions): Promise<CompressionResults> {
-  const results: CompressionResults = { throughput: [], memory: [], errors: [] };
+  const results: CompressionResults = { idleConnections: options.idleConnections, throughput: [], memory: [], errors: [] };
   const frame = compressedFrame(jsonMessage(MESSAGE_SIZE));
   const servers: DeflateServer[] = [];
   const onExit = (): void => servers.forEach((server) => server.kill());
   process.once("exit", onExit);
   try {
-    for (const name of Object.keys(SERVERS) as ServerName[]) servers.push(await DeflateServer.spawn(name, pinning));
     console.log(`\npermessage-deflate: memory per idle connection (${options.idleConnections} connections)`);
-    for (const server of servers) {
+    for (const name of Object.keys(SERVERS) as ServerName[]) {
       try {
-        const row = await measureMemory(server, options.idleConnections, frame);
+        const row = await measureMemory(name, pinning, options.idleConnections, frame, buildMaskedFrame(OPCODE_TEXT, jsonMessage(MESSAGE_SIZE)));
         results.memory.push(row);
-        console.log(`  ${server.name.padEnd(9)} plain ${kib(row.plain)}, compressed ${kib(row.compressed)}, after one message ${kib(row.afterMessage)}`);
+        const show = (cost: MemoryCost): string => `${kib(cost.heapAndExternal)} heap+external, ${kib(cost.rss)} RSS`;
+        console.log(`  ${name.padEnd(9)} plain ${show(row.plain)}, after a message ${show(row.plainAfterMessage)}; compressed ${show(row.compressed)}, after a message ${show(row.afterMessage)}`);
       } catch (error) {
-        results.errors.push(`memory, ${server.name}: ${(error as Error).message}`);
+        results.errors.push(`memory, ${name}: ${(error as Error).message}`);
       }
     }
+    for (const name of Object.keys(SERVERS) as ServerName[]) servers.push(await DeflateServer.spawn(name, pinning));
     let step = 0;
     for (const offer of Object.keys(OFFERS) as OfferName[]) {
       for (const inFlight of IN_FLIGHT) {
@@ -443,15 +468,22 @@ export function renderCompression(results: CompressionResults): string {
   }
   lines.push(
     "",
-    "Heap used + external per idle connection (after a forced GC): without compression, with",
-    "permessage-deflate negotiated (browser offer), and with it after each connection echoed one",
-    "compressed message (what zlib state an idle connection keeps).",
+    `Memory per idle connection (${results.idleConnections} connections, each pass in a fresh server`,
+    "process): without compression and with permessage-deflate negotiated (browser offer), each",
+    "fresh and after every connection echoed one 4 KiB message (what state an idle connection",
+    "keeps once used). Heap used + external after a forced GC, and RSS: Node leaves zlib's own",
+    "allocations out of `external`, so only RSS shows a zlib stream kept per connection.",
     "",
-    "| server | uncompressed | compressed, idle | compressed, after one message | after one message / uncompressed |",
-    "| :-- | --: | --: | --: | --: |",
+    "| server | uncompressed | uncompressed, after a message | compressed | compressed, after a message | compressed / uncompressed, after a message |",
+    "| :-- | --: | --: | --: | --: | --: |",
   );
   for (const row of results.memory) {
-    lines.push(`| ${row.server} | ${kib(row.plain)} | ${kib(row.compressed)} | ${kib(row.afterMessage)} | ${(row.afterMessage / row.plain).toFixed(2)}× |`);
+    const both = (cost: MemoryCost): string => `${kib(cost.heapAndExternal)} heap+ext, ${kib(cost.rss)} RSS`;
+    const times = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+    lines.push(
+      `| ${row.server} | ${both(row.plain)} | ${both(row.plainAfterMessage)} | ${both(row.compressed)} | ${both(row.afterMessage)} | ` +
+        `${times(row.afterMessage.heapAndExternal, row.plainAfterMessage.heapAndExternal)} heap+ext, ${times(row.afterMessage.rss, row.plainAfterMessage.rss)} RSS |`,
+    );
   }
   if (results.errors.length > 0) lines.push("", ...results.errors.map((error) => `- error: ${error}`));
   return `${lines.join("\n")}\n`;

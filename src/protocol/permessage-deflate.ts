@@ -107,9 +107,16 @@ class ZlibWorker {
     this.parts = [];
     if (error !== undefined) this.unusable = true;
     if (this.closing || this.unusable) this.stream.close();
-    const data = error !== undefined || parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
-    done(error, data);
+    done(error, error !== undefined || parts.length === 0 ? EMPTY : parts.length === 1 ? ownBuffer(parts[0]!) : Buffer.concat(parts, this.size));
   }
+}
+
+/**
+ * zlib streams hand out views of a 16 KiB output buffer that later output shares: a small
+ * message kept by the application would keep all of it, so it gets a buffer of its own.
+ */
+function ownBuffer(view: Buffer): Buffer {
+  return view.length * 2 < view.buffer.byteLength ? Buffer.from(view) : view;
 }
 
 function corrupt(error: Error): WebSocketError {
@@ -171,21 +178,16 @@ function deflateKey(windowBits: number, memLevel: number, huffmanOnly: boolean):
   return (huffmanOnly ? 256 : 0) + windowBits * 16 + memLevel;
 }
 
-const atOnceOptionsCache = new Map<number, ZlibOptions>();
+/** zlib keeps this many bytes of lookahead out of a window's reach (MIN_LOOKAHEAD in deflate.h). */
+const MIN_LOOKAHEAD = 262;
 
-function atOnceOptionsFor(windowBits: number, memLevel: number, huffmanOnly: boolean): ZlibOptions {
-  const key = deflateKey(windowBits, memLevel, huffmanOnly);
-  let options = atOnceOptionsCache.get(key);
-  if (options === undefined) {
-    options = {
-      windowBits,
-      memLevel,
-      strategy: huffmanOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY,
-      finishFlush: constants.Z_SYNC_FLUSH,
-    };
-    atOnceOptionsCache.set(key, options);
-  }
-  return options;
+function zlibOptions(windowBits: number, memLevel: number, huffmanOnly: boolean): ZlibOptions {
+  return {
+    windowBits,
+    memLevel,
+    strategy: huffmanOnly ? constants.Z_HUFFMAN_ONLY : constants.Z_DEFAULT_STRATEGY,
+    finishFlush: constants.Z_SYNC_FLUSH,
+  };
 }
 
 /** Tuning of the compressing side. */
@@ -211,8 +213,6 @@ export class PerMessageDeflate {
   private readonly huffmanOnly: boolean;
   private readonly inflateBits: number;
   private readonly memLevel: number;
-  /** Options of deflateRawSync, shared by every codec with the same terms. */
-  private readonly atOnceOptions: ZlibOptions;
   private deflater: ZlibWorker | undefined;
   private inflater: ZlibWorker | undefined;
 
@@ -230,7 +230,6 @@ export class PerMessageDeflate {
     // A larger window inflates all a smaller one would, and zlib-based peers told to use 8 bits use 9.
     this.inflateBits = Math.max(inflateBits, 9);
     this.memLevel = settings.memLevel;
-    this.atOnceOptions = atOnceOptionsFor(this.deflateBits, this.memLevel, this.huffmanOnly);
   }
 
   /**
@@ -239,8 +238,15 @@ export class PerMessageDeflate {
    */
   compressNow(data: string | Uint8Array, length: number): Buffer | undefined {
     if (!this.deflateNoContext || length > AT_ONCE_MAX) return undefined;
+    // A window that spans the whole message finds every match the agreed one would, and
+    // hash tables and a symbol buffer of that size (memLevel = bits - 6) hold the whole
+    // message in one block: much the same output, with less memory to set up for one message.
+    const bits = Math.min(this.deflateBits, Math.max(9, Math.ceil(Math.log2(length + MIN_LOOKAHEAD))));
     try {
-      return withoutTail(deflateRawSync(data, this.atOnceOptions));
+      const options = zlibOptions(bits, Math.min(this.memLevel, bits - 6), this.huffmanOnly);
+      // One output buffer of about the message's size (compressed output is rarely larger).
+      options.chunkSize = Math.max(1024, length + 64);
+      return withoutTail(deflateRawSync(data, options));
     } catch {
       // The pool path reports what went wrong, or sends the message uncompressed.
       return undefined;
@@ -259,6 +265,9 @@ export class PerMessageDeflate {
         windowBits: this.inflateBits,
         finishFlush: constants.Z_SYNC_FLUSH,
         maxOutputLength: Math.min(limit, AT_ONCE_OUTPUT_MAX),
+        // Output buffers near the message's size, not zlib's default 16 KiB each: a binary
+        // message is handed over as a view, and keeps its whole buffer alive.
+        chunkSize: Math.min(AT_ONCE_OUTPUT_MAX, Math.max(1024, data.length * 8)),
       });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ERR_BUFFER_TOO_LARGE") return corrupt(error as Error);
@@ -303,7 +312,7 @@ export class PerMessageDeflate {
     const worker =
       pool?.pop() ??
       new ZlibWorker(
-        createDeflateRaw({ ...this.atOnceOptions, flush: constants.Z_SYNC_FLUSH }),
+        createDeflateRaw({ ...zlibOptions(this.deflateBits, this.memLevel, this.huffmanOnly), flush: constants.Z_SYNC_FLUSH }),
         pool,
       );
     if (!this.deflateNoContext) this.deflater = worker;
