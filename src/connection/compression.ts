@@ -28,8 +28,9 @@ export interface CompressionOptions {
   /** zlib memLevel of the compressor, 1–9: hash table memory against speed and ratio. [8] */
   memLevel?: number;
   /**
-   * zlib jobs (one message compressed or inflated) running at once in the process, shared by
-   * every connection with the same setting; more wait their turn. [10]
+   * Messages compressed or inflated in zlib's thread pool at once, in the whole process,
+   * across every connection with the same setting; more wait their turn. Small messages done
+   * at once on the event loop do not count. [10]
    */
   concurrency?: number;
 }

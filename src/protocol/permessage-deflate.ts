@@ -8,7 +8,7 @@ import {
   inflateRawSync,
   type ZlibOptions,
 } from "node:zlib";
-import { CorruptedFrameError, PayloadTooLargeError, WebSocketError } from "../errors.ts";
+import { CorruptedFrameError, PayloadTooLargeError, type WebSocketError } from "../errors.ts";
 import type { DeflateParameters } from "./permessage-deflate-negotiation.ts";
 
 /** RFC 7692 §7.2.1: the end of a sync flush, taken off each compressed message and put back to inflate it. */
@@ -275,16 +275,12 @@ export class PerMessageDeflate {
     }
   }
 
-  /** Compresses one whole message; the result lacks the 0x00 0x00 0xff 0xff tail. */
+  /** Compresses one whole message; the result lacks the 0x00 0x00 0xff 0xff tail. Fails only if zlib itself does. */
   compress(data: Uint8Array, done: ZlibDone): void {
     const worker = this.takeDeflater();
     worker.run(data, Infinity, (error, output) => {
       this.putBack(worker, this.deflateNoContext);
-      if (error !== undefined) {
-        done(new WebSocketError(`Compression failed: ${error.message}`, { closeCode: 1011, cause: error }), EMPTY);
-        return;
-      }
-      done(undefined, withoutTail(output));
+      done(error, error === undefined ? withoutTail(output) : output);
     });
   }
 
