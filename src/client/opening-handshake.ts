@@ -4,7 +4,7 @@ import { request as httpsRequest, type RequestOptions } from "node:https";
 import type { Socket } from "node:net";
 import { ConnectionError, HandshakeTimedOutError, InvalidHandshakeError, SslError } from "../errors.ts";
 import { parseExtensionHeader } from "../protocol/extension-header.ts";
-import { acceptKey, generateKey, hasToken, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
+import { acceptKey, generateKey, hasToken, headersFromRaw, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
 import { acceptDeflateResponse, type DeflateParameters, deflateOffer } from "../protocol/permessage-deflate-negotiation.ts";
 import type { ClientCookie, ResolvedClientConfiguration } from "./client-configuration.ts";
 
@@ -194,15 +194,7 @@ function checkExtensions(res: IncomingMessage, config: ResolvedClientConfigurati
 }
 
 function describeResponse(res: IncomingMessage): HttpResponse {
-  const headers = new Headers();
-  const raw = res.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    try {
-      headers.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      // Not representable in WHATWG Headers; the raw response is gone with the upgrade.
-    }
-  }
+  const headers = headersFromRaw(res.rawHeaders);
   return {
     status: res.statusCode ?? 101,
     statusText: res.statusMessage ?? "",

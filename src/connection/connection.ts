@@ -109,7 +109,8 @@ const FINISHED = 1 << 7;
 const FAILED = 1 << 8;
 const PARSER_DONE = 1 << 9;
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+/** A thenable: handlers may return any promise implementation. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 

@@ -52,3 +52,19 @@ export function headerTokensPreservingCase(value: string | undefined): string[] 
 }
 
 export const WEBSOCKET_VERSION = "13";
+
+/**
+ * Node's raw header list (name, value, name, value…) as WHATWG `Headers`, the shape the
+ * public API hands out. A header Node accepted but `Headers` refuses is left out.
+ */
+export function headersFromRaw(raw: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      // Not representable in WHATWG Headers: nobody can be shown it.
+    }
+  }
+  return headers;
+}

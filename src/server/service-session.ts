@@ -5,7 +5,7 @@ import { methodNameFor } from "../binding/method-name.ts";
 import { streamIdOf, withStreamId } from "../binding/stream-id.ts";
 import { type Document, serializeXml } from "../binding/xml.ts";
 import type { CloseFrame } from "../close-frame.ts";
-import type { Connection, ConnectionHandler } from "../connection/connection.ts";
+import { type Connection, type ConnectionHandler, isPromiseLike } from "../connection/connection.ts";
 import {
   iterateStream,
   type MessageStream,
@@ -65,10 +65,6 @@ function parseJsonObject(text: string): unknown {
   } catch {
     return NOT_PARSED;
   }
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
 }
 
 function method(service: Service, name: string): Handler | undefined {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
+import { headersFromRaw } from "../protocol/handshake.ts";
 import type { UpgradeRequest } from "./service.ts";
 
 /** Builds what the service sees from Node's request. */
@@ -9,15 +10,7 @@ export function createUpgradeRequest(
   query: string,
   params: Record<string, string>,
 ): UpgradeRequest {
-  const headers = new Headers();
-  const raw = request.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    try {
-      headers.append(raw[i]!, raw[i + 1]!);
-    } catch {
-      // A header that Node accepted but WHATWG Headers does not: the service cannot see it.
-    }
-  }
+  const headers = headersFromRaw(request.rawHeaders);
   const socket = request.socket;
   const secure = (socket as Partial<TLSSocket>).encrypted === true;
   return {
