@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { frameHeaderSize, writeFrameHeader } from "../protocol/frame-writer.ts";
-import { applyMask, nextMaskKey } from "../protocol/mask.ts";
+import { applyMask, copyMasked, nextMaskKey } from "../protocol/mask.ts";
 
 /** Payloads at least this big travel by reference in a writev instead of being copied. */
 const BY_REFERENCE = 16 * 1024;
@@ -74,14 +74,16 @@ export class OutboundQueue {
       if (first !== RAW) offset = writeFrameHeader(buffer, offset, first, length, maskKey);
       if (typeof payload === "string") {
         buffer.write(payload, offset);
-      } else if (masked || length < BY_REFERENCE) {
+        if (maskKey !== undefined) applyMask(buffer, offset, offset + length, maskKey);
+      } else if (maskKey !== undefined) {
+        copyMasked(payload, 0, length, maskKey, 0, buffer, offset);
+      } else if (length < BY_REFERENCE) {
         buffer.set(payload, offset);
       } else {
         (segments ??= []).push(buffer.subarray(segmentStart, offset), payload);
         segmentStart = offset;
         continue;
       }
-      if (maskKey !== undefined) applyMask(buffer, offset, offset + length, maskKey);
       offset += length;
     }
     this.clear();

@@ -1,6 +1,6 @@
 import { CorruptedFrameError, InvalidContinuationFrameError, PayloadTooLargeError, type WebSocketError } from "../errors.ts";
 import { isValidCloseCode, NO_STATUS_RECEIVED } from "./close-codes.ts";
-import { applyMask } from "./mask.ts";
+import { applyMask, copyMasked } from "./mask.ts";
 import {
   isControlOpcode,
   isKnownOpcode,
@@ -87,6 +87,11 @@ export class FrameParser {
   private messageCompressed = false;
   private textDecoder: Utf8StreamDecoder | undefined;
   private parts: Buffer[] | undefined;
+  /**
+   * The parts of a one-frame message that spans reads are kept masked, then unmasked and
+   * gathered in one pass (a copy and an XOR at once) when the frame is complete.
+   */
+  private partsMasked = false;
   private controlParts: Buffer[] | undefined;
 
   constructor(options: FrameParserOptions) {
@@ -244,16 +249,18 @@ export class FrameParser {
       }
     }
 
+    const text = this.messageOpcode === OP_TEXT && !this.messageCompressed;
+    const oneFrame = this.fin && this.opcode !== OP_CONTINUATION && this.masked;
     while (this.remaining > 0 && this.buffered > 0) {
       const chunk = this.chunks[0]!;
       const n = Math.min(this.remaining, chunk.length - this.offset);
-      const piece = this.take(n);
       this.remaining -= n;
-      if (this.messageOpcode === OP_TEXT && !this.messageCompressed) {
+      if (text) {
         const decoder = this.textDecoder ?? (this.textDecoder = new Utf8StreamDecoder());
-        if (!decoder.push(piece)) return this.failEvent(invalidUtf8());
+        if (!decoder.push(this.take(n))) return this.failEvent(invalidUtf8());
       } else {
-        (this.parts ?? (this.parts = [])).push(piece);
+        this.partsMasked = oneFrame;
+        (this.parts ?? (this.parts = [])).push(oneFrame ? this.takeMasked(n) : this.take(n));
       }
     }
     if (this.remaining > 0) return EV_NONE;
@@ -282,6 +289,7 @@ export class FrameParser {
     const compressed = this.messageCompressed;
     const decoder = this.textDecoder;
     const parts = this.parts;
+    const partsMasked = this.partsMasked;
     const size = this.messageBytes;
     this.resetMessage();
     this.compressed = compressed;
@@ -291,7 +299,9 @@ export class FrameParser {
       this.text = text;
       return EV_TEXT;
     }
-    this.data = parts === undefined ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    if (parts === undefined) this.data = EMPTY;
+    else if (partsMasked) this.data = this.unmaskParts(parts, size);
+    else this.data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
     return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
   }
 
@@ -301,6 +311,7 @@ export class FrameParser {
     this.messageCompressed = false;
     this.textDecoder = undefined;
     this.parts = undefined;
+    this.partsMasked = false;
   }
 
   private readControlPayload(): ParserEvent {
@@ -354,6 +365,26 @@ export class FrameParser {
     this.payloadRead += n;
     this.advance(n);
     return chunk.subarray(start, end);
+  }
+
+  /** Consumes `n` bytes that lie within chunks[0], still masked, as a view of the chunk. */
+  private takeMasked(n: number): Buffer {
+    const chunk = this.chunks[0]!;
+    const start = this.offset;
+    this.payloadRead += n;
+    this.advance(n);
+    return chunk.subarray(start, start + n);
+  }
+
+  /** The masked parts of the current frame, unmasked into one buffer. */
+  private unmaskParts(parts: Buffer[], size: number): Buffer {
+    const output = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const part of parts) {
+      copyMasked(part, 0, part.length, this.maskKey!, at, output, at);
+      at += part.length;
+    }
+    return output;
   }
 
   private peekByte(index: number): number {

@@ -9,6 +9,7 @@ const WORD_LOOP_THRESHOLD = 32;
 
 interface NativeMasking {
   unmask(buffer: Buffer, mask: Uint8Array): void;
+  mask(source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number): void;
 }
 
 /**
@@ -20,7 +21,7 @@ const native: NativeMasking | undefined = (() => {
   if (process.env["FERRY_NO_NATIVE_MASK"] !== undefined) return undefined;
   try {
     const loaded = createRequire(import.meta.url)("bufferutil") as Partial<NativeMasking>;
-    return typeof loaded.unmask === "function" ? (loaded as NativeMasking) : undefined;
+    return typeof loaded.unmask === "function" && typeof loaded.mask === "function" ? (loaded as NativeMasking) : undefined;
   } catch {
     return undefined;
   }
@@ -37,16 +38,43 @@ export const nativeMasking = native !== undefined;
  * bytes into the key: a frame's payload can be unmasked chunk by chunk as it arrives.
  */
 export function applyMask(buf: Uint8Array, start: number, end: number, key: Uint8Array, phase = 0): void {
-  const p = phase & 3;
   if (native !== undefined && end - start >= NATIVE_THRESHOLD) {
-    scratch[0] = key[p]!;
-    scratch[1] = key[(p + 1) & 3]!;
-    scratch[2] = key[(p + 2) & 3]!;
-    scratch[3] = key[(p + 3) & 3]!;
-    native.unmask(Buffer.from(buf.buffer, buf.byteOffset + start, end - start), scratch);
+    native.unmask(Buffer.from(buf.buffer, buf.byteOffset + start, end - start), rotatedKey(key, phase));
     return;
   }
-  applyMaskJs(buf, start, end, key, p);
+  applyMaskJs(buf, start, end, key, phase);
+}
+
+/**
+ * Writes `source[start..end)` XOR-ed with `key` (from `phase` bytes into it) to `output` at
+ * `at`. Natively that is one pass over the bytes where a copy and then an in-place XOR are
+ * two: it is how a payload that spans reads is gathered, and how a client masks a frame.
+ */
+export function copyMasked(
+  source: Uint8Array,
+  start: number,
+  end: number,
+  key: Uint8Array,
+  phase: number,
+  output: Uint8Array,
+  at: number,
+): void {
+  if (native !== undefined && end - start >= NATIVE_THRESHOLD) {
+    native.mask(source.subarray(start, end), rotatedKey(key, phase), output, at, end - start);
+    return;
+  }
+  output.set(source.subarray(start, end), at);
+  applyMaskJs(output, at, at + end - start, key, phase);
+}
+
+/** The key as seen from `phase` bytes into it, in a shared scratch array. */
+function rotatedKey(key: Uint8Array, phase: number): Uint8Array {
+  const p = phase & 3;
+  scratch[0] = key[p]!;
+  scratch[1] = key[(p + 1) & 3]!;
+  scratch[2] = key[(p + 2) & 3]!;
+  scratch[3] = key[(p + 3) & 3]!;
+  return scratch;
 }
 
 /** The aligned middle a 32-bit word at a time, eight words per turn of the loop. */
@@ -55,10 +83,7 @@ export function applyMaskJs(buf: Uint8Array, start: number, end: number, key: Ui
   let p = phase & 3;
   if (end - start >= WORD_LOOP_THRESHOLD) {
     for (; ((buf.byteOffset + i) & 3) !== 0; i++, p = (p + 1) & 3) buf[i]! ^= key[p]!;
-    scratch[0] = key[p]!;
-    scratch[1] = key[(p + 1) & 3]!;
-    scratch[2] = key[(p + 2) & 3]!;
-    scratch[3] = key[(p + 3) & 3]!;
+    rotatedKey(key, p);
     const word = scratch32[0]!;
     const words = (end - i) >>> 2;
     const view = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
