@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { applyMask, applyMaskJs, nativeMasking, nextMaskKey } from "../../src/protocol/mask.ts";
+import { applyMask, applyMaskJs, copyMasked, nativeMasking, nextMaskKey } from "../../src/protocol/mask.ts";
 
 /** The definition: byte i of the range is XORed with key[(phase + i) % 4]. */
 function naiveMask(buf: Uint8Array, start: number, end: number, key: Uint8Array, phase: number): void {
@@ -118,6 +118,25 @@ describe("applyMask", () => {
     const buf = Uint8Array.of(1, 2, 3);
     applyMask(buf, 1, 1, Uint8Array.of(9, 9, 9, 9));
     assert.deepEqual([...buf], [1, 2, 3]);
+  });
+});
+
+describe("copyMasked", () => {
+  it("writes the masked range to the output, as masking a copy in place would, and leaves the source alone", () => {
+    fc.assert(
+      fc.property(caseArb, fc.nat({ max: 9 }), ({ content, key, shift, phase, start, end }, at) => {
+        const source = placed(content, shift);
+        const output = new Uint8Array(at + content.length + 3).fill(0xa5);
+        copyMasked(source, start, end, key, phase, output, at);
+        const expected = Uint8Array.from(content.subarray(start, end));
+        naiveMask(expected, 0, expected.length, key, phase);
+        assert.deepEqual([...output.subarray(at, at + end - start)], [...expected]);
+        assert.ok(output.subarray(0, at).every((b) => b === 0xa5), "bytes before the target changed");
+        assert.ok(output.subarray(at + end - start).every((b) => b === 0xa5), "bytes after the target changed");
+        assert.deepEqual([...source], [...content]);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
