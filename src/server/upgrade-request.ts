@@ -1,7 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import type { TLSSocket } from "node:tls";
+import type { PeerCertificate, TLSSocket } from "node:tls";
 import { headersFromRaw } from "../protocol/handshake.ts";
-import type { UpgradeRequest } from "./service.ts";
+import type { RemoteAddress } from "./caller.ts";
+import type { Principal, UpgradeRequest } from "./service.ts";
 
 /** Builds what the service sees from Node's request. */
 export function createUpgradeRequest(
@@ -10,25 +11,65 @@ export function createUpgradeRequest(
   query: string,
   params: Record<string, string>,
 ): UpgradeRequest {
-  const headers = headersFromRaw(request.rawHeaders);
-  const socket = request.socket;
-  const secure = (socket as Partial<TLSSocket>).encrypted === true;
-  return {
-    method: request.method ?? "GET",
-    path,
-    params,
-    query: new URLSearchParams(query),
-    headers,
-    cookies: parseCookies(headers.get("cookie")),
-    // Asking the socket for its peer makes Node cache it on the socket for the connection's
-    // whole life: only pay for that when the service looks.
-    get remoteAddress() {
-      return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
-    },
-    secure,
-    peerCertificate: secure ? (socket as TLSSocket).getPeerCertificate() : undefined,
-    principal: undefined,
-  };
+  return new NodeUpgradeRequest(request, path, query, params);
+}
+
+/**
+ * Headers, cookies, query and peer are built on first use: an upgrade whose service never
+ * looks at them (an echo, a feed) skips that work, and never loads the WHATWG \`Headers\`
+ * implementation at all, which is a large module whose first use makes V8 grow its young
+ * generation for good.
+ */
+class NodeUpgradeRequest implements UpgradeRequest {
+  readonly method: string;
+  readonly secure: boolean;
+  readonly peerCertificate: PeerCertificate | undefined;
+  readonly principal: Principal | undefined = undefined;
+  private parsedHeaders: Headers | undefined;
+  private parsedCookies: Map<string, string> | undefined;
+  private parsedQuery: URLSearchParams | undefined;
+
+  constructor(
+    private readonly request: IncomingMessage,
+    readonly path: string,
+    private readonly rawQuery: string,
+    readonly params: Record<string, string>,
+  ) {
+    this.method = request.method ?? "GET";
+    const socket = request.socket;
+    this.secure = (socket as Partial<TLSSocket>).encrypted === true;
+    this.peerCertificate = this.secure ? (socket as TLSSocket).getPeerCertificate() : undefined;
+  }
+
+  get headers(): Headers {
+    return (this.parsedHeaders ??= headersFromRaw(this.request.rawHeaders));
+  }
+
+  get cookies(): ReadonlyMap<string, string> {
+    return (this.parsedCookies ??= parseCookies(cookieHeader(this.request.rawHeaders)));
+  }
+
+  get query(): URLSearchParams {
+    return (this.parsedQuery ??= new URLSearchParams(this.rawQuery));
+  }
+
+  /**
+   * Asking the socket for its peer makes Node cache it on the socket for the connection's
+   * whole life: only pay for that when the service looks.
+   */
+  get remoteAddress(): RemoteAddress {
+    const socket = this.request.socket;
+    return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+  }
+}
+
+/** Every Cookie header, joined with "; " as RFC 9113 §8.2.3 does for split cookie fields. */
+function cookieHeader(raw: readonly string[]): string | null {
+  let value: string | null = null;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() === "cookie") value = value === null ? raw[i + 1]! : `${value}; ${raw[i + 1]!}`;
+  }
+  return value;
 }
 
 /** `Cookie: a=1; b=2` → Map; first occurrence of a name wins (RFC 6265 §5.4 order). */

@@ -236,6 +236,17 @@ describe("routing", async () => {
     assert.equal(req.principal, undefined);
   });
 
+  test("cookies from several Cookie lines all count; headers, cookies and query stay readable after the upgrade", async () => {
+    const res = await rawHttp(listener.port, upgradeRequest("/chat/y?a=1", ["Cookie: first=1", "Cookie: second=2; first=ignored", "X-Twice: a", "X-Twice: b"]));
+    assert.equal(res.status, 101);
+    const req = seen.at(-1)!;
+    assert.equal(req.cookies.get("first"), "1");
+    assert.equal(req.cookies.get("second"), "2");
+    assert.equal(req.headers.get("x-twice"), "a, b");
+    assert.equal(req.query.get("a"), "1");
+    assert.equal(req.headers, req.headers, "the same Headers object every time");
+  });
+
   test("attach after start, detach keeps open connections", async () => {
     listener.attach("/late", capture("late"));
     const ws = await openWs(listener.port, "/late");
