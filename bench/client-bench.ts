@@ -47,8 +47,9 @@ export async function runClientBench(
   pinning: Pinning | undefined,
   timing: { warmupMs: number; durationMs: number },
   log: (line: string) => void,
+  serverEnv: Readonly<Record<string, string>>,
 ): Promise<ClientRow[]> {
-  const server = await ServerProcess.spawn("ws", pinning, 15_000);
+  const server = await ServerProcess.spawn("ws", pinning, 15_000, serverEnv);
   const rows: ClientRow[] = [];
   try {
     for (const cell of CLIENT_CELLS) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { constants, deflateRawSync } from "node:zlib";
 import { runLimited, sleep } from "./concurrency.ts";
 import type { ControlReply, CpuSample, MemorySample, ReadyMessage } from "./control-protocol.ts";
+import { TUNED_ALLOCATOR } from "./allocator.ts";
 import { pinGenerator, type Pinning, serverCommand } from "./cpu-pinning.ts";
 import { acceptFor, buildMaskedFrame, OPCODE_TEXT } from "./frames.ts";
 
@@ -46,6 +47,7 @@ export interface CompressionBenchOptions {
   durationMs: number;
   repeat: number;
   idleConnections: number;
+  serverEnv: Readonly<Record<string, string>>;
 }
 
 export interface ThroughputRow {
@@ -121,9 +123,9 @@ class DeflateServer {
     });
   }
 
-  static async spawn(name: ServerName, pinning: Pinning | undefined): Promise<DeflateServer> {
+  static async spawn(name: ServerName, pinning: Pinning | undefined, env: Readonly<Record<string, string>>): Promise<DeflateServer> {
     const [command, ...args] = serverCommand(pinning, [process.execPath, "--import", "tsx", "--expose-gc", ...SERVERS[name]]);
-    const child = spawn(command!, args, { cwd: REPO_ROOT, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    const child = spawn(command!, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
     const server = new DeflateServer(name, child);
     server.port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} server did not start`)), 30_000);
@@ -342,10 +344,10 @@ async function exchange(opened: { socket: Socket; leftover: Buffer }[], frame: B
  * Memory per idle connection, each pass in a fresh server process: RSS only grows, so a pass
  * after another would reuse the pages the first one freed and look free.
  */
-async function measureMemory(name: ServerName, pinning: Pinning | undefined, connections: number, frame: Buffer, plainFrame: Buffer): Promise<MemoryRow> {
+async function measureMemory(name: ServerName, pinning: Pinning | undefined, env: Readonly<Record<string, string>>, connections: number, frame: Buffer, plainFrame: Buffer): Promise<MemoryRow> {
   const pass = async (offer: string | undefined, withMessage: boolean): Promise<MemoryCost> => {
     const message = offer === undefined ? plainFrame : frame;
-    const server = await DeflateServer.spawn(name, pinning);
+    const server = await DeflateServer.spawn(name, pinning, env);
     try {
       const warmUp = await openMany(server.port, WARM_UP_CONNECTIONS, offer);
       if (withMessage) await exchange(warmUp, message, offer !== undefined);
@@ -384,7 +386,7 @@ export async function runCompressionBench(pinning: Pinning | undefined, options:
     console.log(`\npermessage-deflate: memory per idle connection (${options.idleConnections} connections)`);
     for (const name of Object.keys(SERVERS) as ServerName[]) {
       try {
-        const row = await measureMemory(name, pinning, options.idleConnections, frame, buildMaskedFrame(OPCODE_TEXT, jsonMessage(MESSAGE_SIZE)));
+        const row = await measureMemory(name, pinning, options.serverEnv, options.idleConnections, frame, buildMaskedFrame(OPCODE_TEXT, jsonMessage(MESSAGE_SIZE)));
         results.memory.push(row);
         const show = (cost: MemoryCost): string => `${kib(cost.heapAndExternal)} heap+external, ${kib(cost.rss)} RSS`;
         console.log(`  ${name.padEnd(9)} plain ${show(row.plain)}, after a message ${show(row.plainAfterMessage)}; compressed ${show(row.compressed)}, after a message ${show(row.afterMessage)}`);
@@ -392,7 +394,7 @@ export async function runCompressionBench(pinning: Pinning | undefined, options:
         results.errors.push(`memory, ${name}: ${(error as Error).message}`);
       }
     }
-    for (const name of Object.keys(SERVERS) as ServerName[]) servers.push(await DeflateServer.spawn(name, pinning));
+    for (const name of Object.keys(SERVERS) as ServerName[]) servers.push(await DeflateServer.spawn(name, pinning, options.serverEnv));
     let step = 0;
     for (const offer of Object.keys(OFFERS) as OfferName[]) {
       for (const inFlight of IN_FLIGHT) {
@@ -490,7 +492,7 @@ export function renderCompression(results: CompressionResults): string {
 }
 
 function parseArgs(argv: readonly string[]): { options: CompressionBenchOptions; pin: boolean } {
-  const options: CompressionBenchOptions = { warmupMs: 500, durationMs: 1500, repeat: 1, idleConnections: 2000 };
+  const options: CompressionBenchOptions = { warmupMs: 500, durationMs: 1500, repeat: 1, idleConnections: 2000, serverEnv: TUNED_ALLOCATOR };
   let pin = true;
   for (const arg of argv) {
     const [, name, value] = /^--([a-z-]+)(?:=(.*))?$/.exec(arg) ?? [];
@@ -499,6 +501,7 @@ function parseArgs(argv: readonly string[]): { options: CompressionBenchOptions;
     else if (name === "repeat") options.repeat = Number(value);
     else if (name === "idle") options.idleConnections = Number(value);
     else if (name === "no-pin") pin = false;
+    else if (name === "default-malloc") options.serverEnv = {};
     else throw new Error(`unknown argument ${arg}`);
   }
   return { options, pin };

@@ -24,6 +24,8 @@ export interface BenchOptions {
   /** Write BENCHMARKS.md. */
   write: boolean;
   pin: boolean;
+  /** Fixed glibc malloc thresholds for the servers (bench/allocator.ts). */
+  tunedAllocator: boolean;
 }
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -46,6 +48,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --no-client             skip the client case (ferry Client vs ws client)
   --write / --no-write    write BENCHMARKS.md [on when the whole matrix ran, off otherwise]
   --no-pin                do not pin generator and servers to cores with taskset
+  --default-malloc        run the servers with glibc's default malloc thresholds (see bench/allocator.ts)
 `;
 
 const FULL = {
@@ -64,7 +67,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const known = new Set([
     ...["quick", "duration", "warmup", "repeat", "max-outstanding", "servers"],
     ...["connections", "sizes", "in-flight", "text", "idle"],
-    ...["no-handshakes", "no-memory", "no-matrix", "no-compression", "no-client", "write", "no-write", "no-pin", "help"],
+    ...["no-handshakes", "no-memory", "no-matrix", "no-compression", "no-client", "write", "no-write", "no-pin", "default-malloc", "help"],
   ]);
   for (const name of flags.keys()) {
     if (!known.has(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -98,6 +101,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     idleConnections: parseCount(setting("idle") ?? "5000"),
     write: false,
     pin: !flags.has("no-pin"),
+    tunedAllocator: !flags.has("default-malloc"),
   };
   if (flags.has("no-matrix")) options.connections = [];
   if (options.durationMs < 100) throw new Error("--duration must be at least 0.1 s");

@@ -1,3 +1,4 @@
+import { describeAllocator } from "./allocator.ts";
 import type { Pinning } from "./cpu-pinning.ts";
 import type { EchoCell, IdleMemory } from "./measure.ts";
 import { formatSize, type BenchOptions } from "./options.ts";
@@ -293,6 +294,7 @@ function setupSection(results: BenchResults, format: Format): string {
     `node: ${system.node}; kernel ${system.kernel}`,
     `CPU: ${system.cpuModel}, ${system.cores} core${system.cores === 1 ? "" : "s"}`,
     `pinning: ${pinned}`,
+    `allocator: ${describeAllocator(options.tunedAllocator)}`,
     `each cell: ${options.warmupMs / 1000} s warm-up, ${options.durationMs / 1000} s measured${rounds}; ` +
       `servers take turns within every cell; whole run ${results.elapsedSeconds.toFixed(0)} s`,
   ]
@@ -354,6 +356,12 @@ npm run bench -- --help       # choose servers, cells, durations, rounds
   server child spent in the window, from \`process.cpuUsage()\` reported over IPC. When the
   generator is the bottleneck (see its CPU share), msg/s mostly measures the generator;
   efficiency still measures the server.
+- The servers run with glibc's malloc thresholds fixed (\`MALLOC_MMAP_THRESHOLD_\`,
+  \`MALLOC_TRIM_THRESHOLD_\`; \`--default-malloc\` turns that off). With the defaults, a
+  server that echoes large messages gives its heap back to the kernel after a garbage
+  collection or keeps it, depending on its own allocation history, and on a virtual machine
+  the page faults of the first case dominate: the same server measured up to 5× apart
+  between two runs of a 1 MiB cell. bench/allocator.ts explains it.
 - Handshakes: ${options.handshakeConcurrency} loops open and close connections back to back
   (WebSocket: upgrade, close frame, close echo, TCP close; raw: TCP connect and close).
 - Memory: server RSS, and V8 heap used + external (after a forced GC), before and after

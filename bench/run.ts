@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { renderClientRows, runClientBench } from "./client-bench.ts";
 import { renderCompression, runCompressionBench } from "./compression.ts";
 import { sleep } from "./concurrency.ts";
+import { TUNED_ALLOCATOR } from "./allocator.ts";
 import { pinGenerator } from "./cpu-pinning.ts";
 import { buildMessageFrame } from "./frames.ts";
 import { machineCpuSeconds } from "./machine-load.ts";
@@ -138,7 +139,8 @@ async function main(): Promise<void> {
       ? "not pinned to cores (no taskset, fewer than 2 cores, or --no-pin)"
       : `generator pinned to core ${pinning.generatorCore}, servers to core ${pinning.serverCore}`,
   );
-  const servers = new ServerPool(pinning);
+  const serverEnv = options.tunedAllocator ? TUNED_ALLOCATOR : {};
+  const servers = new ServerPool(pinning, serverEnv);
   pool = servers;
   await Promise.all([servers.start(options.servers), warnIfBusy()]);
   if (servers.size === 0) throw new Error("no server started");
@@ -215,12 +217,12 @@ async function main(): Promise<void> {
   const timing = { warmupMs: options.warmupMs, durationMs: options.durationMs };
   let extra = "";
   if (options.compression) {
-    const compression = await runCompressionBench(pinning, { ...timing, repeat: options.repeat, idleConnections: 2000 });
+    const compression = await runCompressionBench(pinning, { ...timing, repeat: options.repeat, idleConnections: 2000, serverEnv });
     extra += `\n${renderCompression(compression)}\n`;
   }
   if (options.client) {
     console.log("\nclient case: ferry's Client and ws's client against the same ws echo server");
-    const rows = await runClientBench(pinning, timing, console.log);
+    const rows = await runClientBench(pinning, timing, console.log, serverEnv);
     extra +=
       "\n## Clients\n\nferry's `Client` and `ws`'s client, each in a process of its own, drive the same `ws` echo " +
       "server in turns (bench/client-bench.ts); efficiency is messages per client CPU-second.\n\n" +

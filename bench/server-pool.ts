@@ -10,7 +10,10 @@ export class ServerPool {
   /** Servers that could not be started, with the reason. */
   readonly unavailable: Partial<Record<ServerName, string>> = {};
 
-  constructor(private readonly pinning: Pinning | undefined) {}
+  constructor(
+    private readonly pinning: Pinning | undefined,
+    private readonly env: Readonly<Record<string, string>>,
+  ) {}
 
   get size(): number {
     return this.servers.size;
@@ -52,7 +55,7 @@ export class ServerPool {
 
   private async spawn(name: ServerName): Promise<ServerProcess | undefined> {
     try {
-      return await ServerProcess.spawn(name, this.pinning, START_TIMEOUT_MS);
+      return await ServerProcess.spawn(name, this.pinning, START_TIMEOUT_MS, this.env);
     } catch (error) {
       this.unavailable[name] = summarizeError(error);
       console.log(`${name} server did not start: ${this.unavailable[name]}`);

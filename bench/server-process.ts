@@ -53,6 +53,7 @@ export class ServerProcess {
     name: ServerName,
     pinning: Pinning | undefined,
     timeoutMs: number,
+    env: Readonly<Record<string, string>> = {},
   ): Promise<ServerProcess> {
     const [command, ...args] = serverCommand(pinning, [
       process.execPath,
@@ -61,7 +62,7 @@ export class ServerProcess {
       "--expose-gc",
       fileURLToPath(new URL(SCRIPTS[name], import.meta.url)),
     ]);
-    const child = spawn(command!, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    const child = spawn(command!, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     const server = new ServerProcess(name, child);
     try {
       server.boundPort = await server.ready(timeoutMs);
