@@ -1,5 +1,5 @@
 import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { compiledScript } from "./compiled.ts";
 import type { Pinning } from "./cpu-pinning.ts";
 import type { DriverResult, DriverSettings } from "./client-driver.ts";
 import { ServerProcess } from "./server-process.ts";
@@ -26,11 +26,11 @@ export const CLIENT_CELLS: readonly ClientCell[] = [
   { connections: 16, size: 64 * 1024, inFlight: 4 },
 ];
 
-const DRIVER = fileURLToPath(new URL("client-driver.ts", import.meta.url));
+const DRIVER = "bench/client-driver.ts";
 
 function runDriver(settings: DriverSettings): Promise<DriverResult> {
   return new Promise((resolve) => {
-    const child = fork(DRIVER, [JSON.stringify(settings)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
+    const child = fork(compiledScript(DRIVER), [JSON.stringify(settings)], { stdio: ["ignore", "ignore", "pipe", "ipc"] });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     const limit = setTimeout(() => child.kill("SIGKILL"), settings.warmupMs + settings.durationMs + 20_000);

@@ -13,11 +13,12 @@ import { constants, deflateRawSync } from "node:zlib";
 import { runLimited, sleep } from "./concurrency.ts";
 import type { ControlReply, CpuSample, MemorySample, ReadyMessage } from "./control-protocol.ts";
 import { TUNED_ALLOCATOR } from "./allocator.ts";
+import { compiledScript, repoPath } from "./compiled.ts";
 import { pinGenerator, type Pinning, serverCommand } from "./cpu-pinning.ts";
 import { acceptFor, buildMaskedFrame, OPCODE_TEXT } from "./frames.ts";
 
 const HOST = "127.0.0.1";
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const REPO_ROOT = repoPath(".");
 const SERVERS = {
   ferry: ["bench/servers/ferry-deflate-echo.ts"],
   "ferry-ctx": ["bench/servers/ferry-deflate-echo.ts", "--context"],
@@ -124,7 +125,7 @@ class DeflateServer {
   }
 
   static async spawn(name: ServerName, pinning: Pinning | undefined, env: Readonly<Record<string, string>>): Promise<DeflateServer> {
-    const [command, ...args] = serverCommand(pinning, [process.execPath, "--import", "tsx", "--expose-gc", ...SERVERS[name]]);
+    const [command, ...args] = serverCommand(pinning, [process.execPath, "--expose-gc", compiledScript(SERVERS[name][0]), ...SERVERS[name].slice(1)]);
     const child = spawn(command!, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
     const server = new DeflateServer(name, child);
     server.port = await new Promise<number>((resolve, reject) => {

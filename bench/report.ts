@@ -338,7 +338,11 @@ npm run bench -- --help       # choose servers, cells, durations, rounds
 
 ## Method
 
-- Three echo servers, each in its own child process (\`node --import tsx\`):
+- Three echo servers, each in its own child process, compiled first (tsconfig.bench.json)
+  and run with plain \`node\`, as a deployment would; so is the load generator. Under tsx
+  every heap is larger and V8's collection heuristics change: after a few thousand
+  connections had come and gone, a ferry server under tsx spent half its time in
+  back-to-back full collections at 64 KiB (bench/compiled.ts). The servers:
   **ferry** (\`Listener\` with an echo service, compression off), **ws** (\`WebSocketServer\`
   with bufferutil and utf-8-validate, perMessageDeflate off) and **raw** (\`node:net\`,
   \`socket.on("data", d => socket.write(d))\`, no framing: the ceiling of one Node process).

@@ -1,9 +1,9 @@
 import { writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { renderClientRows, runClientBench } from "./client-bench.ts";
 import { renderCompression, runCompressionBench } from "./compression.ts";
 import { sleep } from "./concurrency.ts";
 import { TUNED_ALLOCATOR } from "./allocator.ts";
+import { repoPath } from "./compiled.ts";
 import { pinGenerator } from "./cpu-pinning.ts";
 import { buildMessageFrame } from "./frames.ts";
 import { machineCpuSeconds } from "./machine-load.ts";
@@ -22,7 +22,7 @@ import type { ServerName, ServerProcess } from "./server-process.ts";
 import { systemInfo } from "./system-info.ts";
 import { settle, type RateMeasurement } from "./measurement-window.ts";
 
-const BENCHMARKS_FILE = fileURLToPath(new URL("../BENCHMARKS.md", import.meta.url));
+const BENCHMARKS_FILE = repoPath("BENCHMARKS.md");
 
 /**
  * Runs `task` once per server per round, rotating the order every round, and keeps each

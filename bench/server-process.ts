@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { compiledScript, repoPath } from "./compiled.ts";
 import type { Protocol } from "./connect.ts";
 import type { ControlReply, CpuSample, MemorySample, ReadyMessage } from "./control-protocol.ts";
 import { serverCommand, type Pinning } from "./cpu-pinning.ts";
@@ -8,11 +8,11 @@ export type ServerName = "ferry" | "ws" | "raw";
 export const SERVER_NAMES: readonly ServerName[] = ["ferry", "ws", "raw"];
 
 const SCRIPTS: Record<ServerName, string> = {
-  ferry: "servers/ferry-echo.ts",
-  ws: "servers/ws-echo.ts",
-  raw: "servers/raw-echo.ts",
+  ferry: "bench/servers/ferry-echo.ts",
+  ws: "bench/servers/ws-echo.ts",
+  raw: "bench/servers/raw-echo.ts",
 };
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const REPO_ROOT = repoPath(".");
 const OUTPUT_TAIL = 4096;
 // Under the heaviest cells a busy event loop has been seen to take over 10 s per turn.
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -57,10 +57,8 @@ export class ServerProcess {
   ): Promise<ServerProcess> {
     const [command, ...args] = serverCommand(pinning, [
       process.execPath,
-      "--import",
-      "tsx",
       "--expose-gc",
-      fileURLToPath(new URL(SCRIPTS[name], import.meta.url)),
+      compiledScript(SCRIPTS[name]),
     ]);
     const child = spawn(command!, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     const server = new ServerProcess(name, child);
