@@ -376,8 +376,13 @@ export class FrameParser {
     return chunk.subarray(start, start + n);
   }
 
-  /** The masked parts of the current frame, unmasked into one buffer. */
+  /** The masked parts of the current frame, unmasked into one buffer (in place when there is one). */
   private unmaskParts(parts: Buffer[], size: number): Buffer {
+    if (parts.length === 1) {
+      const only = parts[0]!;
+      applyMask(only, 0, only.length, this.maskKey!, 0);
+      return only;
+    }
     const output = Buffer.allocUnsafe(size);
     let at = 0;
     for (const part of parts) {

@@ -879,3 +879,29 @@ it("configure() makes a parser that ended (close or error) usable again, as a po
   assert.equal(parser.next(), EV_NONE);
   assert.equal(parser.idle, false, "half a header is state");
 });
+
+describe("payload copies", () => {
+  const payload = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff));
+  const frame = rawFrame({ opcode: OP_BINARY, payload, mask: true });
+  const headerSize = frame.length - payload.length;
+
+  it("returns a payload that arrives whole in one read as a view of that read, even after its header came in the read before", () => {
+    const parser = new FrameParser(SERVER);
+    parser.push(Buffer.from(frame.subarray(0, headerSize)));
+    assert.equal(parser.next(), EV_NONE);
+    const body = Buffer.from(frame.subarray(headerSize));
+    parser.push(body);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.deepEqual(parser.data, payload);
+    assert.equal(parser.data.buffer, body.buffer, "no copy");
+  });
+
+  it("gathers a payload spread over reads into a buffer of its own, which does not keep the reads alive", () => {
+    const parser = new FrameParser(SERVER);
+    const reads = chop(frame, [headerSize + 1, headerSize + 1000, headerSize + 2001]);
+    for (const read of reads) parser.push(read);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.deepEqual(parser.data, payload);
+    assert.ok(reads.every((read) => read.buffer !== parser.data.buffer));
+  });
+});
