@@ -7,8 +7,9 @@ import { fileURLToPath } from "node:url";
  * deployment does, not under tsx. tsx's loader (its own modules, source maps, a hooks
  * thread) makes each heap larger and changes V8's garbage-collection heuristics: after a
  * few thousand connections had come and gone, a ferry echo server under tsx spent half its
- * time in back-to-back full collections at 64 KiB messages, the same build under plain
- * node none. `npm run bench` compiles to .bench-build/ first and runs from there; started
+ * time in back-to-back full collections with one connection echoing 64 KiB messages, the
+ * same build under plain node almost none. `npm run bench` compiles to .bench-build/ first
+ * and runs from there; started
  * any other way (`npx tsx bench/run.ts`), the bench compiles before its first process.
  */
 const OUT_DIR = ".bench-build";
