@@ -1,11 +1,23 @@
-import { type Document, DOMParser, XMLSerializer } from "@xmldom/xmldom";
+import { createRequire } from "node:module";
+import type { Document } from "@xmldom/xmldom";
 import { PayloadBindingError } from "../errors.ts";
 
 export type { Document };
 
+type XmlDom = typeof import("@xmldom/xmldom");
+let loaded: XmlDom | undefined;
+
+/**
+ * xmldom is loaded on first use: most services never see XML, and the parser is a large
+ * module that every process would otherwise keep on its heap.
+ */
+function xmldom(): XmlDom {
+  return (loaded ??= createRequire(import.meta.url)("@xmldom/xmldom") as XmlDom);
+}
+
 /** Parses XML text into a W3C DOM Document; malformed XML is a binding failure, never a log line. */
 export function parseXml(text: string): Document {
-  const parser = new DOMParser({
+  const parser = new (xmldom().DOMParser)({
     onError(level, message) {
       if (level !== "warning") throw new Error(message);
     },
@@ -24,5 +36,5 @@ export function isXmlDocument(value: object): value is Document {
 }
 
 export function serializeXml(document: Document): string {
-  return new XMLSerializer().serializeToString(document);
+  return new (xmldom().XMLSerializer)().serializeToString(document);
 }
