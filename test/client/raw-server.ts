@@ -13,29 +13,15 @@
 import { AssertionError } from "node:assert/strict";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { after } from "node:test";
-import {
-  EV_BINARY,
-  EV_CLOSE,
-  EV_ERROR,
-  EV_NONE,
-  EV_PING,
-  EV_PONG,
-  EV_TEXT,
-  FrameParser,
-} from "../../src/protocol/frame-parser.ts";
-import { encodeClosePayload, encodeFrame, FIN } from "../../src/protocol/frame-writer.ts";
+import { FrameParser } from "../../src/protocol/frame-parser.ts";
+import { encodeClosePayload } from "../../src/protocol/frame-writer.ts";
 import { acceptKey, headerTokensPreservingCase } from "../../src/protocol/handshake.ts";
 import { applyMask } from "../../src/protocol/mask.ts";
+import { FIN, frame, FrameReader, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, onHttpHead, parsedEvents, type Payload, Waiters } from "../helpers/raw-peer.ts";
 
 process.env["FERRY_LOG"] ??= "silent";
 
-export const OP_CONTINUATION = 0x0;
-export const OP_TEXT = 0x1;
-export const OP_BINARY = 0x2;
-export const OP_CLOSE = 0x8;
-export const OP_PING = 0x9;
-export const OP_PONG = 0xa;
-export { FIN };
+export { FIN, frame, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../helpers/raw-peer.ts";
 
 /** Default bound on every wait, in milliseconds. */
 export const WAIT_MS = 3000;
@@ -49,7 +35,7 @@ export interface ClientFrame {
   masked: boolean;
   maskKey: Buffer | undefined;
   payload: Buffer;
-  /** Milliseconds since the connection was accepted. */
+  /** Milliseconds from the connection's acceptance until the whole frame was in. */
   at: number;
 }
 
@@ -141,7 +127,7 @@ export async function eventually(predicate: () => boolean, ms = WAIT_MS, what = 
 export class RawServer {
   readonly connections: RawConnection[] = [];
   private readonly sockets = new Set<Socket>();
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new Waiters();
 
   private constructor(
     private readonly server: Server,
@@ -171,18 +157,7 @@ export class RawServer {
 
   /** The nth connection (0-based) whose request head has arrived. */
   async connection(index = 0, ms = WAIT_MS): Promise<RawConnection> {
-    const deadline = Date.now() + ms;
-    while (this.connections.length <= index) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for connection #${index}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    await this.waiters.until(() => this.connections.length > index, ms, () => new Error(`timed out waiting for connection #${index}`));
     return this.connections[index]!;
   }
 
@@ -198,23 +173,13 @@ export class RawServer {
     socket.on("close", () => this.sockets.delete(socket));
     socket.on("error", () => undefined);
     socket.setNoDelay(true);
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      socket.off("data", onData);
-      const head = buffered.subarray(0, end).toString("latin1");
+    onHttpHead(socket, (head, rest) => {
       const connection = new RawConnection(socket, parseRequest(head));
       this.connections.push(connection);
-      const rest = buffered.subarray(end + 4);
       (this.options.onRequest ?? ((c: RawConnection) => c.accept()))(connection);
       connection.startReading(rest);
-      const waiters = this.waiters;
-      this.waiters = [];
-      for (const waiter of waiters) waiter();
-    };
-    socket.on("data", onData);
+      this.waiters.wake();
+    });
   }
 }
 
@@ -244,9 +209,8 @@ export class RawConnection {
   /** When the request head was in (Date.now()). */
   readonly acceptedAt = Date.now();
   private readonly parser = new FrameParser({ role: "server", maxFrameSize: 0, maxMessageSize: 0 });
-  private waiters: (() => void)[] = [];
-  private head = Buffer.alloc(0);
-  private current: (Omit<ClientFrame, "payload"> & { parts: Buffer[]; remaining: number }) | undefined;
+  private readonly reader = new FrameReader();
+  private readonly waiters = new Waiters();
 
   constructor(
     readonly socket: Socket,
@@ -287,11 +251,11 @@ export class RawConnection {
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("end", () => {
       this.ended = true;
-      this.wake();
+      this.waiters.wake();
     });
     socket.on("close", () => {
       this.tcpClosed = true;
-      this.wake();
+      this.waiters.wake();
     });
     if (rest.length > 0) this.onData(rest);
   }
@@ -300,21 +264,15 @@ export class RawConnection {
 
   private onData(chunk: Buffer): void {
     this.record(chunk);
-    // FrameParser unmasks in place; record() kept copies of everything it needs.
     this.parser.push(chunk);
-    for (let event = this.parser.next(); event !== EV_NONE; event = this.parser.next()) {
-      const p = this.parser;
-      if (event === EV_TEXT) this.events.push({ type: "text", text: p.text });
-      else if (event === EV_BINARY) this.events.push({ type: "binary", data: Buffer.from(p.data) });
-      else if (event === EV_PING) this.events.push({ type: "ping", data: Buffer.from(p.data) });
-      else if (event === EV_PONG) this.events.push({ type: "pong", data: Buffer.from(p.data) });
-      else if (event === EV_CLOSE) {
+    for (const event of parsedEvents(this.parser)) {
+      if (event.type === "close") {
         const last = this.frames.at(-1);
-        this.events.push({ type: "close", code: p.closeCode, reason: p.closeReason, payloadLength: last?.opcode === OP_CLOSE ? last.payload.length : -1 });
-        this.onClientClose(p.closeCode);
-      } else if (event === EV_ERROR) this.events.push({ type: "error", message: p.error!.message, closeCode: p.error!.closeCode });
+        this.events.push({ ...event, payloadLength: last?.opcode === OP_CLOSE ? last.payload.length : -1 });
+        this.onClientClose(event.code);
+      } else this.events.push(event);
     }
-    this.wake();
+    this.waiters.wake();
   }
 
   private onClientClose(code: number): void {
@@ -323,61 +281,20 @@ export class RawConnection {
     this.socket.end();
   }
 
-  /** A second, independent pass that keeps every frame as it was on the wire. */
+  /** A second, independent pass that keeps every frame as it was on the wire, unmasked. */
   private record(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.length) {
-      const current = this.current;
-      if (current === undefined) {
-        const before = this.head.length;
-        const take = Math.min(14 - before, chunk.length - at);
-        const bytes = Buffer.concat([this.head, chunk.subarray(at, at + take)]);
-        const header = parseHeader(bytes);
-        if (header === undefined) {
-          this.head = bytes;
-          at += take;
-          continue;
-        }
-        at += header.size - before;
-        this.head = Buffer.alloc(0);
-        this.current = { ...header.frame, at: Date.now() - this.acceptedAt, parts: [], remaining: header.length };
-      } else {
-        const n = Math.min(current.remaining, chunk.length - at);
-        current.parts.push(Buffer.from(chunk.subarray(at, at + n)));
-        current.remaining -= n;
-        at += n;
-      }
-      const frame = this.current!;
-      if (frame.remaining === 0) {
-        const payload = Buffer.concat(frame.parts);
-        if (frame.maskKey !== undefined) applyMask(payload, 0, payload.length, frame.maskKey);
-        const { parts: _parts, remaining: _remaining, ...rest } = frame;
-        this.frames.push({ ...rest, payload });
-        this.current = undefined;
-      }
+    this.reader.push(chunk);
+    for (let wire = this.reader.next(); wire !== undefined; wire = this.reader.next()) {
+      const { fin, rsv, opcode, masked, maskKey, payload } = wire;
+      if (maskKey !== undefined) applyMask(payload, 0, payload.length, maskKey);
+      this.frames.push({ fin, rsv, opcode, masked, maskKey, payload, at: Date.now() - this.acceptedAt });
     }
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter();
   }
 
   /** Waits until `predicate` holds (checked on every event), failing after `ms`. */
-  async until(predicate: () => boolean, ms = WAIT_MS, what = "condition"): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!predicate()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; client sent: [${this.events.map(describeEvent).join(", ")}]`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(predicate: () => boolean, ms = WAIT_MS, what = "condition"): Promise<void> {
+    const failure = (): Error => new Error(`timed out waiting for ${what}; client sent: [${this.events.map(describeEvent).join(", ")}]`);
+    return this.waiters.until(predicate, ms, failure);
   }
 
   /** The nth event (0-based) from the client. */
@@ -414,7 +331,7 @@ export class RawConnection {
   }
 
   /** Sends one frame; `first` is FIN|RSV|opcode. */
-  sendFrame(first: number, payload: Uint8Array | string = "", options: { maskKey?: Uint8Array } = {}): void {
+  sendFrame(first: number, payload: Payload = "", options: { maskKey?: Uint8Array } = {}): void {
     this.write(frame(first, payload, options.maskKey));
   }
 
@@ -426,11 +343,11 @@ export class RawConnection {
     this.sendFrame(FIN | OP_BINARY, data);
   }
 
-  sendPing(data: Uint8Array | string = ""): void {
+  sendPing(data: Payload = ""): void {
     this.sendFrame(FIN | OP_PING, data);
   }
 
-  sendPong(data: Uint8Array | string = ""): void {
+  sendPong(data: Payload = ""): void {
     this.sendFrame(FIN | OP_PONG, data);
   }
 
@@ -454,28 +371,4 @@ export class RawConnection {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-/** One frame as bytes (unmasked unless a key is given). */
-export function frame(first: number, payload: Uint8Array | string = "", maskKey?: Uint8Array): Buffer {
-  const bytes = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
-  return encodeFrame(first, bytes, maskKey);
-}
-
-function parseHeader(bytes: Buffer): { frame: Omit<ClientFrame, "payload">; length: number; size: number } | undefined {
-  if (bytes.length < 2) return undefined;
-  const b0 = bytes[0]!;
-  const b1 = bytes[1]!;
-  const masked = (b1 & 0x80) !== 0;
-  const len7 = b1 & 0x7f;
-  const lengthBytes = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-  const size = 2 + lengthBytes + (masked ? 4 : 0);
-  if (bytes.length < size) return undefined;
-  const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
-  const maskKey = masked ? Buffer.from(bytes.subarray(2 + lengthBytes, size)) : undefined;
-  return {
-    frame: { fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, maskKey, at: 0 },
-    length,
-    size,
-  };
 }

@@ -13,6 +13,7 @@ import { after } from "node:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { acceptKey } from "../../src/protocol/handshake.ts";
 import { applyMask } from "../../src/protocol/mask.ts";
+import { onHttpHead } from "../helpers/raw-peer.ts";
 
 process.env["FERRY_LOG"] ??= "silent";
 
@@ -442,18 +443,12 @@ export class DeflateTestServer {
       socket.on("close", () => sockets.delete(socket));
       socket.on("error", () => undefined);
       socket.setNoDelay(true);
-      let buffered = Buffer.alloc(0);
-      const onData = (chunk: Buffer): void => {
-        buffered = Buffer.concat([buffered, chunk]);
-        const end = buffered.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        socket.off("data", onData);
+      onHttpHead(socket, (head, rest) => {
         const headers: Record<string, string> = {};
-        for (const line of buffered.subarray(0, end).toString("latin1").split("\r\n").slice(1)) {
+        for (const line of head.split("\r\n").slice(1)) {
           const colon = line.indexOf(":");
           if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
         }
-        const rest = buffered.subarray(end + 4);
         onRequest({
           headers,
           socket,
@@ -472,8 +467,7 @@ export class DeflateTestServer {
             return new DeflatePeer(socket, "server", terms, rest, options.level);
           },
         });
-      };
-      socket.on("data", onData);
+      });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
     after(async () => {

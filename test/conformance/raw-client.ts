@@ -8,26 +8,12 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  EV_BINARY,
-  EV_CLOSE,
-  EV_ERROR,
-  EV_NONE,
-  EV_PING,
-  EV_PONG,
-  EV_TEXT,
-  FrameParser,
-} from "../../src/protocol/frame-parser.ts";
-import { encodeClosePayload, encodeFrame, FIN } from "../../src/protocol/frame-writer.ts";
+import { FrameParser } from "../../src/protocol/frame-parser.ts";
+import { encodeClosePayload } from "../../src/protocol/frame-writer.ts";
 import { acceptKey, generateKey } from "../../src/protocol/handshake.ts";
-import { nextMaskKey } from "../../src/protocol/mask.ts";
+import { FIN, frame, FrameReader, maskedFrame, OP_CLOSE, OP_CONTINUATION, parsedEvents, type Payload, payloadBytes } from "../helpers/raw-peer.ts";
 
-export const OP_CONTINUATION = 0x0;
-export const OP_TEXT = 0x1;
-export const OP_BINARY = 0x2;
-export const OP_CLOSE = 0x8;
-export const OP_PING = 0x9;
-export const OP_PONG = 0xa;
+export { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../helpers/raw-peer.ts";
 
 /** Default bound on every wait, in milliseconds. */
 export const WAIT_MS = 2000;
@@ -77,12 +63,6 @@ export interface SendOptions {
   delay?: number;
 }
 
-type Payload = Uint8Array | string;
-
-function toBuffer(payload: Payload): Buffer {
-  return typeof payload === "string" ? Buffer.from(payload, "utf8") : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-}
-
 /**
  * The bytes of one client frame, masked with a fresh key unless told otherwise. `payload` is
  * not modified.
@@ -91,13 +71,12 @@ export function buildFrame(opcode: number, payload: Payload = "", options: Frame
   const fin = options.fin ?? true;
   const rsv = options.rsv ?? 0;
   const first = (fin ? FIN : 0) | ((rsv & 7) << 4) | (opcode & 0x0f);
-  const key = options.mask === false ? undefined : Uint8Array.from(nextMaskKey());
-  return encodeFrame(first, toBuffer(payload), key);
+  return options.mask === false ? frame(first, payload) : maskedFrame(first, payload);
 }
 
 /** The frames of one message cut into fragments of `fragmentSize` bytes (at least one frame). */
 export function buildFragmented(opcode: number, payload: Payload, fragmentSize: number): Buffer[] {
-  const bytes = toBuffer(payload);
+  const bytes = payloadBytes(payload);
   const frames: Buffer[] = [];
   let start = 0;
   do {
@@ -147,8 +126,7 @@ export class RawClient {
 
   private consumed = 0;
   private readonly parser = new FrameParser({ role: "client", maxFrameSize: 0, maxMessageSize: 0 });
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly reader = new FrameReader();
   private closeSeen = false;
   private readonly listeners = new Set<() => void>();
 
@@ -293,83 +271,34 @@ export class RawClient {
       this.notify();
       return;
     }
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    for (;;) {
-      const frame = this.takeFrame();
-      if (frame === undefined) break;
-      this.parser.push(frame);
-      this.drainParser();
+    this.reader.push(chunk);
+    for (let wire = this.reader.next(); wire !== undefined; wire = this.reader.next()) {
+      const { fin, rsv, opcode, masked } = wire;
+      this.frames.push({ fin, rsv, opcode, masked, payloadLength: wire.payload.length });
+      this.parser.push(wire.bytes);
+      this.readEvents();
       if (this.closeSeen) {
-        this.bytesAfterClose += this.pendingBytes;
-        this.pending = [];
-        this.pendingBytes = 0;
+        this.bytesAfterClose += this.reader.discard();
         break;
       }
     }
     this.notify();
   }
 
-  /** Cuts one whole frame off the pending bytes, recording its header; undefined if incomplete. */
-  private takeFrame(): Buffer | undefined {
-    if (this.pendingBytes < 2) return undefined;
-    if (this.pending[0]!.length < 14 && this.pending.length > 1) this.pending = [Buffer.concat(this.pending)];
-    const head = this.pending[0]!;
-    const b0 = head[0]!;
-    const b1 = head[1]!;
-    const masked = (b1 & 0x80) !== 0;
-    const len7 = b1 & 0x7f;
-    const extra = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
-    const headerSize = 2 + extra + (masked ? 4 : 0);
-    if (head.length < headerSize) return undefined;
-    let length = len7;
-    if (len7 === 126) length = head.readUInt16BE(2);
-    else if (len7 === 127) length = Number(head.readBigUInt64BE(2));
-    const total = headerSize + length;
-    if (this.pendingBytes < total) return undefined;
-    const all = this.pending.length === 1 ? head : Buffer.concat(this.pending);
-    const frame = all.subarray(0, total);
-    const rest = all.subarray(total);
-    this.pending = rest.length > 0 ? [rest] : [];
-    this.pendingBytes = rest.length;
-    this.frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payloadLength: length });
-    return frame;
-  }
-
-  private drainParser(): void {
-    const parser = this.parser;
-    for (;;) {
-      const event = parser.next();
-      switch (event) {
-        case EV_NONE:
-          return;
-        case EV_TEXT:
-          this.events.push({ type: "text", text: parser.text });
-          break;
-        case EV_BINARY:
-          this.events.push({ type: "binary", data: Buffer.from(parser.data) });
-          break;
-        case EV_PING:
-          this.events.push({ type: "ping", data: Buffer.from(parser.data) });
-          break;
-        case EV_PONG:
-          this.events.push({ type: "pong", data: Buffer.from(parser.data) });
-          break;
-        case EV_CLOSE:
-          this.events.push({
-            type: "close",
-            code: parser.closeCode,
-            reason: parser.closeReason,
-            payloadLength: this.frames[this.frames.length - 1]!.payloadLength,
-          });
-          this.closeSeen = true;
-          return;
-        case EV_ERROR:
-          this.protocolErrors.push(parser.error?.message ?? "unknown error");
-          // The parser stops at its first error; what follows cannot be read reliably.
-          this.closeSeen = true;
-          return;
+  private readEvents(): void {
+    for (const event of parsedEvents(this.parser)) {
+      if (event.type === "close") {
+        this.events.push({ ...event, payloadLength: this.frames[this.frames.length - 1]!.payloadLength });
+        this.closeSeen = true;
+        return;
       }
+      if (event.type === "error") {
+        this.protocolErrors.push(event.message);
+        // The parser stops at its first error; what follows cannot be read reliably.
+        this.closeSeen = true;
+        return;
+      }
+      this.events.push(event);
     }
   }
 

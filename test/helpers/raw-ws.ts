@@ -1,8 +1,8 @@
 import { connect, type Socket } from "node:net";
-import { EV_BINARY, EV_CLOSE, EV_ERROR, EV_NONE, EV_PING, EV_PONG, EV_TEXT, FrameParser } from "../../src/protocol/frame-parser.ts";
-import { encodeClosePayload, encodeFrame, FIN } from "../../src/protocol/frame-writer.ts";
+import { FrameParser } from "../../src/protocol/frame-parser.ts";
+import { encodeClosePayload } from "../../src/protocol/frame-writer.ts";
 import { acceptKey, generateKey } from "../../src/protocol/handshake.ts";
-import { nextMaskKey } from "../../src/protocol/mask.ts";
+import { FIN, FrameReader, maskedFrame, OP_CLOSE, OP_TEXT, onHttpHead, parsedEvents, type Payload, Waiters } from "./raw-peer.ts";
 
 export type RawEvent =
   | { type: "text"; data: string }
@@ -21,7 +21,8 @@ export class RawWebSocket {
   readonly frames: { first: number; length: number }[] = [];
   tcpClosed = false;
   private readonly parser = new FrameParser({ role: "client", maxFrameSize: 0, maxMessageSize: 0 });
-  private waiters: (() => void)[] = [];
+  private readonly reader = new FrameReader();
+  private readonly waiters = new Waiters();
 
   private constructor(readonly socket: Socket, readonly responseHead: string) {}
 
@@ -33,15 +34,7 @@ export class RawWebSocket {
       [`GET ${path} HTTP/1.1`, "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade", `Sec-WebSocket-Key: ${key}`, "Sec-WebSocket-Version: 13", ...extraHeaders, "", ""].join("\r\n"),
     );
     const { head, rest } = await new Promise<{ head: string; rest: Buffer }>((resolve, reject) => {
-      let buffered = Buffer.alloc(0);
-      const onData = (chunk: Buffer): void => {
-        buffered = Buffer.concat([buffered, chunk]);
-        const end = buffered.indexOf("\r\n\r\n");
-        if (end < 0) return;
-        socket.off("data", onData);
-        resolve({ head: buffered.subarray(0, end).toString("latin1"), rest: buffered.subarray(end + 4) });
-      };
-      socket.on("data", onData);
+      onHttpHead(socket, (head, rest) => resolve({ head, rest }));
       socket.once("error", reject);
       socket.once("close", () => reject(new Error("closed during the handshake")));
     });
@@ -56,72 +49,29 @@ export class RawWebSocket {
     socket.on("error", () => undefined);
     socket.on("close", () => {
       client.tcpClosed = true;
-      client.wake();
+      client.waiters.wake();
     });
     if (rest.length > 0) client.onData(rest);
     return client;
   }
 
   private onData(chunk: Buffer): void {
-    this.recordFrames(chunk);
+    this.reader.push(chunk);
+    for (let wire = this.reader.next(); wire !== undefined; wire = this.reader.next()) {
+      this.frames.push({ first: wire.bytes[0]!, length: wire.payload.length });
+    }
     this.parser.push(chunk);
-    for (let event = this.parser.next(); event !== EV_NONE; event = this.parser.next()) {
-      const p = this.parser;
-      if (event === EV_TEXT) this.events.push({ type: "text", data: p.text });
-      else if (event === EV_BINARY) this.events.push({ type: "binary", data: Buffer.from(p.data) });
-      else if (event === EV_PING) this.events.push({ type: "ping", data: Buffer.from(p.data) });
-      else if (event === EV_PONG) this.events.push({ type: "pong", data: Buffer.from(p.data) });
-      else if (event === EV_CLOSE) this.events.push({ type: "close", code: p.closeCode, reason: p.closeReason });
-      else if (event === EV_ERROR) this.events.push({ type: "error", message: p.error!.message });
+    for (const event of parsedEvents(this.parser)) {
+      if (event.type === "text") this.events.push({ type: "text", data: event.text });
+      else if (event.type === "error") this.events.push({ type: "error", message: event.message });
+      else this.events.push(event);
     }
-    this.wake();
-  }
-
-  private headerBytes: Buffer = Buffer.alloc(0);
-  private skipPayload = 0;
-
-  /** A second, shallow pass over the bytes that only notes frame boundaries. */
-  private recordFrames(chunk: Buffer): void {
-    let bytes = Buffer.concat([this.headerBytes, chunk]);
-    for (;;) {
-      if (this.skipPayload > 0) {
-        const n = Math.min(this.skipPayload, bytes.length);
-        this.skipPayload -= n;
-        bytes = bytes.subarray(n);
-        if (this.skipPayload > 0) break;
-      }
-      if (bytes.length < 2) break;
-      const len7 = bytes[1]! & 0x7f;
-      const headerSize = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
-      if (bytes.length < headerSize) break;
-      const length = len7 === 126 ? bytes.readUInt16BE(2) : len7 === 127 ? Number(bytes.readBigUInt64BE(2)) : len7;
-      this.frames.push({ first: bytes[0]!, length });
-      bytes = bytes.subarray(headerSize);
-      this.skipPayload = length;
-    }
-    this.headerBytes = Buffer.from(bytes);
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter();
+    this.waiters.wake();
   }
 
   /** Waits until `predicate` holds (checked on every event), or fails after `timeoutMs`. */
-  async until(predicate: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  until(predicate: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+    return this.waiters.until(predicate, timeoutMs, () => new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events)}`));
   }
 
   /** Waits for the nth event (0-based) and returns it. */
@@ -135,17 +85,16 @@ export class RawWebSocket {
   }
 
   /** Sends one masked frame; `first` is FIN|RSV|opcode. */
-  sendFrame(first: number, payload: Uint8Array | string = new Uint8Array(0)): void {
-    const bytes = typeof payload === "string" ? Buffer.from(payload) : payload;
-    this.socket.write(encodeFrame(first, bytes, Buffer.from(nextMaskKey())));
+  sendFrame(first: number, payload: Payload = ""): void {
+    this.socket.write(maskedFrame(first, payload));
   }
 
   sendText(text: string): void {
-    this.sendFrame(FIN | 0x1, text);
+    this.sendFrame(FIN | OP_TEXT, text);
   }
 
   sendClose(code?: number, reason = ""): void {
-    this.sendFrame(FIN | 0x8, encodeClosePayload(code, reason));
+    this.sendFrame(FIN | OP_CLOSE, encodeClosePayload(code, reason));
   }
 
   destroy(): void {
