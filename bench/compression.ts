@@ -22,7 +22,7 @@ const REPO_ROOT = repoPath(".");
 const SERVERS = {
   ferry: ["bench/servers/ferry-deflate-echo.ts"],
   "ferry-ctx": ["bench/servers/ferry-deflate-echo.ts", "--context"],
-  ws: ["bench/servers/ws-deflate-echo.ts"],
+  ws: ["bench/servers/ws-echo.ts", "--deflate"],
 } as const;
 type ServerName = keyof typeof SERVERS;
 

@@ -8,10 +8,12 @@ const require = createRequire(import.meta.url);
 require("bufferutil");
 require("utf-8-validate");
 
+// With --deflate, permessage-deflate at ws's defaults (context takeover unless the client
+// asks otherwise, 1 KiB threshold, 10 concurrent zlib jobs), for the compression rows.
 const server = new WebSocketServer({
   host: "127.0.0.1",
   port: 0,
-  perMessageDeflate: false,
+  perMessageDeflate: process.argv.includes("--deflate"),
   maxPayload: 2 * 1024 * 1024,
 });
 server.on("connection", (socket) => {

@@ -12,19 +12,14 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { after } from "node:test";
 import { constants, deflateRawSync, inflateRawSync } from "node:zlib";
 import { acceptKey } from "../../src/protocol/handshake.ts";
+import { RSV1 } from "../../src/protocol/frame-writer.ts";
 import { applyMask } from "../../src/protocol/mask.ts";
-import { onHttpHead } from "../helpers/raw-peer.ts";
+import { upgradeRequest } from "../helpers/listener.ts";
+import { FIN, OP_BINARY, OP_CLOSE, OP_CONTINUATION, onHttpHead, OP_PING, OP_PONG, OP_TEXT } from "../helpers/raw-peer.ts";
 
 process.env["FERRY_LOG"] ??= "silent";
 
-export const FIN = 0x80;
-export const RSV1 = 0x40;
-export const OP_CONTINUATION = 0x0;
-export const OP_TEXT = 0x1;
-export const OP_BINARY = 0x2;
-export const OP_CLOSE = 0x8;
-export const OP_PING = 0x9;
-export const OP_PONG = 0xa;
+export { FIN, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT, RSV1 };
 
 export const WAIT_MS = 5000;
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -381,32 +376,13 @@ export async function connectDeflate(port: number, path: string, offer: string |
   const socket = connect(port, "127.0.0.1");
   socket.setNoDelay(true);
   const key = randomBytes(16).toString("base64");
-  socket.write(
-    [
-      `GET ${path} HTTP/1.1`,
-      "Host: 127.0.0.1",
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      `Sec-WebSocket-Key: ${key}`,
-      "Sec-WebSocket-Version: 13",
-      ...(offer === undefined ? [] : [`Sec-WebSocket-Extensions: ${offer}`]),
-      ...(options.extraHeaders ?? []),
-      "",
-      "",
-    ].join("\r\n"),
-  );
+  socket.write(upgradeRequest(path, [...(offer === undefined ? [] : [`Sec-WebSocket-Extensions: ${offer}`]), ...(options.extraHeaders ?? [])], key));
   const { head, rest } = await new Promise<{ head: string; rest: Buffer }>((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => reject(new Error("no handshake response")), WAIT_MS);
-    const onData = (chunk: Buffer): void => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const end = buffered.indexOf("\r\n\r\n");
-      if (end < 0) return;
+    onHttpHead(socket, (head, rest) => {
       clearTimeout(timer);
-      socket.off("data", onData);
-      resolve({ head: buffered.subarray(0, end).toString("latin1"), rest: buffered.subarray(end + 4) });
-    };
-    socket.on("data", onData);
+      resolve({ head, rest });
+    });
     socket.once("error", reject);
   });
   const [statusLine = "", ...lines] = head.split("\r\n");
