@@ -12,8 +12,8 @@ import { Socket } from "node:net";
  * messages, raw TCP reads of up to 1 MiB into fresh buffers did 1.1–1.6× the messages per
  * CPU-second of 64 KiB reads on the 2-core machine of BENCHMARKS.md.
  *
- * Node offers `onread` only to sockets it creates, not to those an `http.Server` accepts.
- * `withOwnReads` therefore moves an accepted socket's handle to a new `net.Socket` built
+ * Node offers `onread` only to sockets created with it, not to those an `http.Server`
+ * accepts or an upgraded `http.request` hands over. `withOwnReads` therefore moves such a socket's handle to a new `net.Socket` built
  * with `onread`, the way Node's own `net.Server` builds sockets around accepted handles
  * (the `handle` option). Where that is not possible (TLS, a socket that is not a plain
  * `net.Socket`, Node internals not as expected), the caller keeps the socket it has.
@@ -50,23 +50,23 @@ function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
 
 export interface AdoptedSocket {
   socket: Socket;
-  /** Bytes the old socket had read and not handed on. */
-  buffered: Buffer | undefined;
+  /** The bytes that came with the handshake, and any the old socket read after them. */
+  head: Buffer;
 }
 
 /**
  * Moves an accepted TCP socket's handle to a new socket that reads into ferry's memory; the
- * old socket is destroyed without closing the handle. Undefined when the socket cannot be
- * moved: then it is left as it was. Reading starts with `startOwnReads`, which must follow
- * in the same turn of the event loop.
+ * old socket is destroyed without closing the handle. `head`: bytes that arrived with the
+ * handshake. Undefined when the socket cannot be moved: then it is left as it was. Reading
+ * starts with `startOwnReads`, which must follow in the same turn of the event loop.
  */
-export function withOwnReads(socket: Socket): AdoptedSocket | undefined {
+export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | undefined {
   const internals = socket as unknown as SocketInternals;
   const handle = internals._handle;
   // Exactly net.Socket: a TLSSocket reads through its TLS layer, and subclasses may have their own ideas.
   if (socket.constructor !== Socket || handle === null || typeof handle.readStart !== "function") return undefined;
   if (socket.destroyed || socket.connecting || socket.writableLength > 0) return undefined;
-  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) ?? undefined : undefined;
+  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
 
   let adopted: ReadingSocket | undefined;
   const nextBuffer = (): Buffer => adopted?.[READER]?.nextReadBuffer() ?? SCRATCH;
@@ -77,7 +77,7 @@ export function withOwnReads(socket: Socket): AdoptedSocket | undefined {
     manualStart: true,
     onread: { buffer: nextBuffer, callback: onOwnRead },
   } as ConstructorParameters<typeof Socket>[0]);
-  // The server counts open connections through its sockets (server.close() waits for them):
+  // A server counts open connections through its sockets (server.close() waits for them):
   // the count moves to the new socket, which gives it back when it is destroyed.
   const moved = adopted as unknown as SocketInternals;
   moved._server = internals._server;
@@ -85,7 +85,7 @@ export function withOwnReads(socket: Socket): AdoptedSocket | undefined {
   internals._server = null;
   internals.server = null;
   socket.destroy();
-  return { socket: adopted, buffered };
+  return { socket: adopted, head: buffered === null ? head : Buffer.concat([head, buffered]) };
 }
 
 /** Hands reads to `reader` and starts reading. */

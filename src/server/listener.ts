@@ -351,16 +351,13 @@ export class Listener {
     response += "\r\n";
 
     socket.off("error", ignore);
-    const adopted = withOwnReads(socket);
-    if (adopted !== undefined) {
-      // The upgrade request reports the peer's address through its socket.
-      request.socket = adopted.socket;
-      if (adopted.buffered !== undefined) head = head.length === 0 ? adopted.buffered : Buffer.concat([head, adopted.buffered]);
-    }
+    const adopted = withOwnReads(socket, head);
+    // The upgrade request reports the peer's address through its socket.
+    if (adopted !== undefined) request.socket = adopted.socket;
     const connection = new Connection(adopted?.socket ?? socket, connectionOptions, deflate?.parameters, adopted !== undefined);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
-    connection.start(new ServiceSession(service, caller, connection, config), head);
+    connection.start(new ServiceSession(service, caller, connection, config), adopted?.head ?? head);
   }
 }
 

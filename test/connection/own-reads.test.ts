@@ -6,7 +6,7 @@ import { Duplex } from "node:stream";
 import { describe, test } from "node:test";
 import WebSocket from "ws";
 import { withOwnReads } from "../../src/connection/own-reads.ts";
-import { Listener, type UpgradeRequest } from "../../src/index.ts";
+import { Client, Listener, type UpgradeRequest } from "../../src/index.ts";
 import { FrameParser } from "../../src/protocol/frame-parser.ts";
 import { acceptKey, generateKey } from "../../src/protocol/handshake.ts";
 import { selfSignedCertificate } from "../helpers/certificates.ts";
@@ -135,6 +135,14 @@ describe("reading into ferry's memory", async () => {
     socket.destroy();
   });
 
+  test("a ferry Client reads big messages into its own memory too", async () => {
+    const client = await Client.connect(`ws://127.0.0.1:${listener.port}/echo`, { maxFrameSize: 4 * MIB, maxMessageSize: 8 * MIB });
+    const messages = [pattern(3 * MIB, 11), pattern(100, 12), pattern(70_000, 13)];
+    for (const message of messages) await client.writeMessage(message);
+    for (const message of messages) assert.ok(Buffer.from(await client.readBinaryMessage()).equals(message));
+    await client.close();
+  });
+
   test("the upgrade request and the caller still report the peer's address", async () => {
     let request: UpgradeRequest | undefined;
     let callerAddress: unknown;
@@ -179,7 +187,7 @@ test("a shared http server's close() still waits for its WebSocket connections",
 });
 
 test("a TLS socket, or a stream that is not a net.Socket, keeps reading its own way", async () => {
-  assert.equal(withOwnReads(new Duplex() as unknown as Socket), undefined);
+  assert.equal(withOwnReads(new Duplex() as unknown as Socket, Buffer.alloc(0)), undefined);
   const certificate = selfSignedCertificate();
   const server = createHttpsServer({ cert: certificate.cert, key: certificate.key });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
