@@ -66,8 +66,6 @@ export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | unde
   // Exactly net.Socket: a TLSSocket reads through its TLS layer, and subclasses may have their own ideas.
   if (socket.constructor !== Socket || handle === null || typeof handle.readStart !== "function") return undefined;
   if (socket.destroyed || socket.connecting || socket.writableLength > 0) return undefined;
-  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-
   let adopted: ReadingSocket | undefined;
   const nextBuffer = (): Buffer => adopted?.[READER]?.nextReadBuffer() ?? SCRATCH;
   internals._handle = null;
@@ -77,9 +75,15 @@ export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | unde
     manualStart: true,
     onread: { buffer: nextBuffer, callback: onOwnRead },
   } as ConstructorParameters<typeof Socket>[0]);
+  const moved = adopted as unknown as SocketInternals;
+  if (moved._handle !== handle) {
+    // A Node whose sockets no longer take a handle this way: keep the socket as it was.
+    internals._handle = handle;
+    return undefined;
+  }
+  const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
   // A server counts open connections through its sockets (server.close() waits for them):
   // the count moves to the new socket, which gives it back when it is destroyed.
-  const moved = adopted as unknown as SocketInternals;
   moved._server = internals._server;
   moved.server = internals.server;
   internals._server = null;
