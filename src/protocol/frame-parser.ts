@@ -174,15 +174,16 @@ export class FrameParser {
 
   /**
    * Where the next bytes should be read to: the rest of the payload of a binary (or
-   * compressed) frame of at least `minimum` more bytes, in the buffer that becomes the
-   * message, so that the kernel writes it in place. Report what was read with
+   * compressed) frame, in the buffer that becomes the message, so that the kernel writes
+   * it in place; once such reads have begun, whatever is left, else when at least `minimum`
+   * bytes are. Report what was read with
    * `commitTarget`. Undefined when the next bytes are anything else, or buffered already.
    */
   readTarget(minimum: number): Buffer | undefined {
-    if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining < minimum || this.remaining === 0) return undefined;
+    if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining === 0) return undefined;
     if (isControlOpcode(this.opcode) || (this.messageOpcode === OP_TEXT && !this.messageCompressed)) return undefined;
     if (this.frameBuffer === undefined) {
-      if (!this.mayGather(0)) return undefined;
+      if (this.remaining < minimum || !this.mayGather(0)) return undefined;
       this.startGather();
     }
     return this.frameBuffer!.subarray(this.payloadRead, this.payloadRead + this.remaining);

@@ -1000,6 +1000,25 @@ describe("FrameParser: reads into a reused buffer and into read targets", () => 
     assert.equal(binary.readTarget(1)?.length, 2999);
   });
 
+  it("keeps offering the rest of a payload once target reads began, however little is left", () => {
+    const payload = bytes(70_000);
+    const frame = c({ opcode: OP_BINARY, payload });
+    const headerSize = frame.length - payload.length;
+    const parser = new FrameParser(SERVER);
+    parser.push(frame.subarray(0, headerSize));
+    assert.equal(parser.next(), EV_NONE);
+    const target = parser.readTarget(16_384)!;
+    frame.copy(target, 0, headerSize, frame.length - 100);
+    parser.commitTarget(payload.length - 100);
+    assert.equal(parser.next(), EV_NONE);
+    const rest = parser.readTarget(16_384);
+    assert.equal(rest?.length, 100, "100 bytes left, under the minimum, still go to the message");
+    frame.copy(rest, 0, frame.length - 100);
+    parser.commitTarget(100);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(payload));
+  });
+
   it("gathers a frame over 256 KiB only once a sixteenth of it has arrived", () => {
     const payload = bytes(320 * 1024);
     const frame = c({ opcode: OP_BINARY, payload });
