@@ -257,28 +257,27 @@ export class Connection implements OwnReader {
 
   // ---- reading ----
 
-  /** @internal */
+  /** @internal A chunk from a socket's 'data' event (or the handshake's leftover): the parser may keep views of it. */
   onData(chunk: Buffer): void {
-    if ((this.flags & PARSER_DONE) !== 0) return;
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
-    this.flags |= IN_READ;
-    const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
-    parser.push(chunk);
-    this.drainParser(parser);
-    this.flags &= ~IN_READ;
-    this.flush();
+    this.receive(chunk, false, 0);
   }
 
   /** @internal Own reads: `n` bytes were read into `buffer`, scratch or the parser's read target. */
   onRead(n: number, buffer: Buffer): void {
+    if (isScratch(buffer)) this.receive(buffer.subarray(0, n), true, 0);
+    else this.receive(undefined, false, n);
+  }
+
+  /** Parses `chunk` (transient: scratch memory), or `targetBytes` read into the parser's read target. */
+  private receive(chunk: Buffer | undefined, transient: boolean, targetBytes: number): void {
     if ((this.flags & PARSER_DONE) !== 0) return;
     if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     this.flags |= IN_READ;
     const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
-    if (isScratch(buffer)) parser.push(buffer.subarray(0, n), true);
-    else parser.commitTarget(n);
+    if (chunk !== undefined) parser.push(chunk, transient);
+    else parser.commitTarget(targetBytes);
     this.drainParser(parser);
-    this.parser?.retain();
+    if (transient) this.parser?.retain();
     this.flags &= ~IN_READ;
     this.flush();
   }
