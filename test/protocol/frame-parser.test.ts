@@ -779,18 +779,21 @@ function buildStream(
 
 const roleArb = fc.constantFrom<"server" | "client">("server", "client");
 
+/** A valid byte stream in either role, without limits, and the events it must give. */
+const validStreamArb = fc
+  .tuple(roleArb, fc.array(itemArb, { maxLength: 6 }), closeArb, fc.integer())
+  .map(([role, items, close, seed]) => ({
+    options: { role, maxFrameSize: 0, maxMessageSize: 0 } satisfies FrameParserOptions,
+    ...buildStream(items, close, role === "server", seed),
+  }));
+
 describe("FrameParser: properties", () => {
   it("any valid frame sequence survives any chopping of the byte stream with the same events", () => {
     fc.assert(
       fc.property(
-        roleArb,
-        fc.array(itemArb, { maxLength: 6 }),
-        closeArb,
-        fc.integer(),
+        validStreamArb,
         fc.array(fc.nat(), { maxLength: 20 }),
-        (role, items, close, seed, rawCuts) => {
-          const options: FrameParserOptions = { role, maxFrameSize: 0, maxMessageSize: 0 };
-          const { stream, expected } = buildStream(items, close, role === "server", seed);
+        ({ options, stream, expected }, rawCuts) => {
           assert.deepEqual(feedChunks(options, [stream]).flat(), expected, "whole stream");
           const cuts = rawCuts.map((n) => n % (stream.length + 1));
           assert.deepEqual(feedChunks(options, chop(stream, cuts)).flat(), expected, "random chopping");
@@ -954,15 +957,10 @@ describe("FrameParser: reads into a reused buffer and into read targets", () => 
   it("gives the same events for any frame sequence and any read sizes, and nothing handed out shares the reused buffer", () => {
     fc.assert(
       fc.property(
-        roleArb,
-        fc.array(itemArb, { maxLength: 6 }),
-        closeArb,
-        fc.integer(),
+        validStreamArb,
         fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 12 }),
         fc.constantFrom(1, 16, 1000),
-        (role, items, close, seed, readSizes, minimum) => {
-          const options: FrameParserOptions = { role, maxFrameSize: 0, maxMessageSize: 0 };
-          const { stream, expected } = buildStream(items, close, role === "server", seed);
+        ({ options, stream, expected }, readSizes, minimum) => {
           assert.deepEqual(feedThroughScratch(options, stream, readSizes, minimum).events, expected);
         },
       ),
