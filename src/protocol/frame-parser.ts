@@ -175,9 +175,9 @@ export class FrameParser {
   /**
    * Where the next bytes should be read to: the rest of the payload of a binary (or
    * compressed) frame, in the buffer that becomes the message, so that the kernel writes
-   * it in place; once such reads have begun, whatever is left, else when at least `minimum`
-   * bytes are. Report what was read with
-   * `commitTarget`. Undefined when the next bytes are anything else, or buffered already.
+   * it in place: whatever is left once such reads have begun, else only when at least
+   * `minimum` bytes are. Report what was read with `commitTarget`. Undefined when the next
+   * bytes are anything else, or are buffered already.
    */
   readTarget(minimum: number): Buffer | undefined {
     if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining === 0) return undefined;
@@ -341,12 +341,10 @@ export class FrameParser {
       this.remaining -= n;
     }
     if (this.remaining > 0) return EV_NONE;
-    const gathered = this.frameBuffer;
+    // The last piece always allows gathering (all of the frame has come by then).
+    const gathered = this.frameBuffer!;
     this.frameBuffer = undefined;
-    if (gathered !== undefined) return this.endBytesFrame(gathered);
-    const parts = this.frameParts!;
-    this.frameParts = undefined;
-    return this.endBytesFrame(this.unmaskParts(parts, this.payloadRead));
+    return this.endBytesFrame(gathered);
   }
 
   private wholeInChunk(): boolean {
@@ -499,23 +497,6 @@ export class FrameParser {
     this.payloadRead += n;
     this.advance(n);
     return part;
-  }
-
-  /** The parts of the current frame, still masked, unmasked into one buffer (in place when there is one). */
-  private unmaskParts(parts: Buffer[], size: number): Buffer {
-    if (parts.length === 1) {
-      const only = parts[0]!;
-      if (this.masked) applyMask(only, 0, only.length, this.maskKey!, 0);
-      return only;
-    }
-    const output = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const part of parts) {
-      if (this.masked) copyMasked(part, 0, part.length, this.maskKey!, at, output, at);
-      else output.set(part, at);
-      at += part.length;
-    }
-    return output;
   }
 
   private peekByte(index: number): number {
