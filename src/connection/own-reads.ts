@@ -8,15 +8,16 @@ import { Socket } from "node:net";
  * allocates. A socket created with `onread` reads where its owner says, read by read. So
  * small reads all go into one scratch buffer shared by every connection (the parser copies
  * out what it keeps), and the rest of a big binary payload goes straight into the buffer
- * that becomes the message, in reads as large as the kernel has data for. Echoing 1 MiB
- * messages, raw TCP reads of up to 1 MiB into fresh buffers did 1.1–1.6× the messages per
- * CPU-second of 64 KiB reads on the 2-core machine of BENCHMARKS.md.
+ * that becomes the message, in reads as large as the kernel has data for. On the 2-core
+ * machine of BENCHMARKS.md this made a ferry echo server 1.1–1.6× as efficient (messages
+ * per CPU-second) with 64 KiB and 1 MiB messages, and up to 1.3× with small ones.
  *
  * Node offers `onread` only to sockets created with it, not to those an `http.Server`
- * accepts or an upgraded `http.request` hands over. `withOwnReads` therefore moves such a socket's handle to a new `net.Socket` built
- * with `onread`, the way Node's own `net.Server` builds sockets around accepted handles
- * (the `handle` option). Where that is not possible (TLS, a socket that is not a plain
- * `net.Socket`, Node internals not as expected), the caller keeps the socket it has.
+ * accepts or an upgraded `http.request` hands over. `withOwnReads` therefore moves such a
+ * socket's handle to a new `net.Socket` built with `onread`, the way Node's own
+ * `net.Server` builds sockets around accepted handles (the `handle` option). Where that is
+ * not possible (TLS, a socket that is not a plain `net.Socket`, Node internals not as
+ * expected), the caller keeps the socket it has.
  */
 export const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
 /** The longest frame header (2 + 8 length bytes + 4 mask bytes). */
