@@ -3,7 +3,6 @@ import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
 import { PeerHandle } from "../connection/peer-handle.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
-import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
@@ -78,8 +77,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     const config = this.#config;
     this.#handshake = handshake;
     this.#protocolError = undefined;
-    const adopted = withOwnReads(handshake.socket, handshake.head);
-    const connection = new Connection(adopted?.socket ?? handshake.socket, {
+    const connection = new Connection(handshake.socket, {
       role: "client",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,
@@ -88,9 +86,9 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       pingInterval: 0,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       compression: config.compression,
-    }, handshake.deflate, adopted !== undefined);
+    }, handshake.deflate);
     this.#connection = connection;
-    connection.start(this.#handlerFor(connection), adopted?.head ?? handshake.head);
+    connection.start(this.#handlerFor(connection), handshake.head);
   }
 
   #handlerFor(connection: Connection): ConnectionHandler {
