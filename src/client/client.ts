@@ -3,6 +3,7 @@ import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
 import { PeerHandle } from "../connection/peer-handle.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
+import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
@@ -77,7 +78,8 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     const config = this.#config;
     this.#handshake = handshake;
     this.#protocolError = undefined;
-    const connection = new Connection(handshake.socket, {
+    const adopted = withOwnReads(handshake.socket, handshake.head);
+    const connection = new Connection(adopted?.socket ?? handshake.socket, {
       role: "client",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,
@@ -86,9 +88,9 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       pingInterval: 0,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       compression: config.compression,
-    }, handshake.deflate);
+    }, handshake.deflate, adopted !== undefined);
     this.#connection = connection;
-    connection.start(this.#handlerFor(connection), handshake.head);
+    connection.start(this.#handlerFor(connection), adopted?.head ?? handshake.head);
   }
 
   #handlerFor(connection: Connection): ConnectionHandler {

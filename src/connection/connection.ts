@@ -16,7 +16,9 @@ import { OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../protoco
 import type { DeflateParameters } from "../protocol/permessage-deflate-negotiation.ts";
 import { isUtf8, truncateUtf8, utf8CutPoint } from "../protocol/utf8.ts";
 import { MessageCompression, O_CLOSE, O_DEFLATE, O_END, O_PLAIN, type OutboundEntry, type ResolvedCompression } from "./compression.ts";
+import { raiseMallocThresholds } from "./malloc-thresholds.ts";
 import type { OutboundQueue } from "./outbound-queue.ts";
+import { HEADER_SCRATCH, isScratch, type OwnReader, SCRATCH, startOwnReads } from "./own-reads.ts";
 import { borrowParser, borrowQueue, returnParser, returnQueue } from "./pools.ts";
 
 /** Shared by every connection of one service (or one client): one object, not one per connection. */
@@ -108,6 +110,16 @@ const CLOSE_RECEIVED = 1 << 6;
 const FINISHED = 1 << 7;
 const FAILED = 1 << 8;
 const PARSER_DONE = 1 << 9;
+/** Reads land in ferry's memory (own-reads.ts), not in buffers Node allocates. */
+const OWN_READS = 1 << 10;
+/** The last read went to a read target: the next one takes only a frame header, so that the payload after it can go to its target too. */
+const AFTER_TARGET = 1 << 11;
+
+/**
+ * A payload remainder at least this big is read into the message rather than into scratch: a
+ * smaller one is cheaper to copy than a read of its own would be when more frames are waiting.
+ */
+const READ_TARGET_MINIMUM = 16 * 1024;
 
 /** A thenable: handlers may return any promise implementation. */
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
@@ -148,7 +160,7 @@ let nextSerial = 1;
  * busy handlers, answers pings, runs the close handshake, batches writes and applies
  * backpressure. Shared by server and client.
  */
-export class Connection {
+export class Connection implements OwnReader {
   readonly socket: Socket;
   private readonly options: ConnectionOptions;
   private readonly serial: number;
@@ -166,11 +178,16 @@ export class Connection {
   private timers: Timers | undefined;
   private readonly compression: MessageCompression | undefined;
 
-  /** `deflate`: what permessage-deflate negotiation agreed on, if it did (needs `options.compression`). */
-  constructor(socket: Socket, options: ConnectionOptions, deflate?: DeflateParameters) {
+  /**
+   * `deflate`: what permessage-deflate negotiation agreed on, if it did (needs
+   * `options.compression`). `ownReads`: the socket came from `withOwnReads`.
+   */
+  constructor(socket: Socket, options: ConnectionOptions, deflate?: DeflateParameters, ownReads = false) {
     this.socket = socket;
     this.options = options;
+    if (ownReads) this.flags = OWN_READS;
     this.serial = nextSerial++;
+    raiseMallocThresholds();
     this.compression = deflate === undefined ? undefined : new MessageCompression(deflate, options.role, options.compression!);
   }
 
@@ -210,7 +227,7 @@ export class Connection {
     (socket as OwnedSocket)[OWNER] = this;
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on("data", onSocketData);
+    if ((this.flags & OWN_READS) === 0) socket.on("data", onSocketData);
     socket.on("end", onSocketEnd);
     socket.on("error", onSocketError);
     socket.on("close", onSocketClose);
@@ -226,6 +243,7 @@ export class Connection {
     this.flags &= ~IN_READ;
     if (head !== undefined && head.length > 0) this.onData(head);
     else this.flush();
+    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this);
   }
 
   private ensureTimers(): Timers {
@@ -241,16 +259,41 @@ export class Connection {
 
   // ---- reading ----
 
-  /** @internal */
+  /** @internal A chunk from a socket's 'data' event (or the handshake's leftover): the parser may keep views of it. */
   onData(chunk: Buffer): void {
+    this.receive(chunk, false, 0);
+  }
+
+  /** @internal Own reads: `n` bytes were read into `buffer`, scratch or the parser's read target. */
+  onRead(n: number, buffer: Buffer): void {
+    if (isScratch(buffer)) this.receive(buffer.subarray(0, n), true, 0);
+    else this.receive(undefined, false, n);
+  }
+
+  /** Parses `chunk` (transient: scratch memory), or `targetBytes` read into the parser's read target. */
+  private receive(chunk: Buffer | undefined, transient: boolean, targetBytes: number): void {
     if ((this.flags & PARSER_DONE) !== 0) return;
     if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     this.flags |= IN_READ;
     const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
-    parser.push(chunk);
+    if (chunk !== undefined) parser.push(chunk, transient);
+    else parser.commitTarget(targetBytes);
     this.drainParser(parser);
+    if (transient) this.parser?.retain();
     this.flags &= ~IN_READ;
     this.flush();
+  }
+
+  /** @internal Own reads: where the next read goes. */
+  nextReadBuffer(): Buffer {
+    const target = this.parser?.readTarget(READ_TARGET_MINIMUM);
+    if (target !== undefined) {
+      this.flags |= AFTER_TARGET;
+      return target;
+    }
+    if ((this.flags & AFTER_TARGET) === 0) return SCRATCH;
+    this.flags &= ~AFTER_TARGET;
+    return HEADER_SCRATCH;
   }
 
   private drainParser(parser: FrameParser): void {

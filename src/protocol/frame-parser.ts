@@ -37,6 +37,14 @@ export interface FrameParserOptions {
   rsv1Extension?: boolean;
 }
 
+/**
+ * A frame that spans reads is gathered in a buffer of its length: allocated when its first
+ * piece arrives if it is at most GATHER_UPFRONT long, else once 1/GATHER_RATIO of it has
+ * arrived, so that a peer commits us to at most that multiple of what it has sent.
+ */
+const GATHER_UPFRONT = 256 * 1024;
+const GATHER_RATIO = 16;
+
 const S_HEADER = 0;
 const S_PAYLOAD = 1;
 const S_DONE = 2;
@@ -48,7 +56,9 @@ const HEADER_READ = -1;
  * `push()` hands it bytes in any chop; `next()` returns one event at a time so that the
  * owner can stop pulling (when a handler is busy) without the parser buffering events.
  * Payloads that arrive within one pushed chunk are unmasked in place and returned as views
- * of it (no copy); the chunk must not be reused by the caller.
+ * of it (no copy); such a chunk must not be reused by the caller. A caller that reads into
+ * memory of its own pushes it as transient instead, and can ask where the rest of a big
+ * payload should be read to (`readTarget`), so that it lands in the message without a copy.
  */
 export class FrameParser {
   /** After EV_TEXT. */
@@ -86,12 +96,14 @@ export class FrameParser {
   private messageBytes = 0;
   private messageCompressed = false;
   private textDecoder: Utf8StreamDecoder | undefined;
-  private parts: Buffer[] | undefined;
-  /**
-   * The parts of a one-frame message that spans reads are kept masked, then unmasked and
-   * gathered in one pass (a copy and an XOR at once) when the frame is complete.
-   */
-  private partsMasked = false;
+  /** Payloads of the earlier frames of a fragmented binary (or compressed) message. */
+  private messageParts: Buffer[] | undefined;
+  /** The current frame's payload, gathered as it arrives (see `mayGather`). */
+  private frameBuffer: Buffer | undefined;
+  /** Pieces of the current frame that came before it was gathered, still masked. */
+  private frameParts: Buffer[] | undefined;
+  /** The last chunk, when pushed as transient: its memory is reused once the caller is done. */
+  private transient: Buffer | undefined;
   private controlParts: Buffer[] | undefined;
 
   constructor(options: FrameParserOptions) {
@@ -137,10 +149,52 @@ export class FrameParser {
     return this.state === S_DONE;
   }
 
-  push(chunk: Buffer): void {
+  /**
+   * Adds bytes. A `transient` chunk is memory the caller reuses: what the parser hands out
+   * from it is copied, and `retain()` must be called before the caller reuses it.
+   */
+  push(chunk: Buffer, transient = false): void {
     if (this.state === S_DONE || chunk.length === 0) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (transient) this.transient = chunk;
+  }
+
+  /** Copies what is still unread of the transient chunk, whose memory the caller is about to reuse. */
+  retain(): void {
+    const chunk = this.transient;
+    if (chunk === undefined) return;
+    this.transient = undefined;
+    const last = this.chunks.length - 1;
+    if (last < 0 || this.chunks[last] !== chunk) return;
+    const from = last === 0 ? this.offset : 0;
+    this.chunks[last] = Buffer.from(chunk.subarray(from));
+    if (last === 0) this.offset = 0;
+  }
+
+  /**
+   * Where the next bytes should be read to: the rest of the payload of a binary (or
+   * compressed) frame, in the buffer that becomes the message, so that the kernel writes
+   * it in place: whatever is left once such reads have begun, else only when at least
+   * `minimum` bytes are. Report what was read with `commitTarget`. Undefined when the next
+   * bytes are anything else, or are buffered already.
+   */
+  readTarget(minimum: number): Buffer | undefined {
+    if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining === 0) return undefined;
+    if (isControlOpcode(this.opcode) || (this.messageOpcode === OP_TEXT && !this.messageCompressed)) return undefined;
+    if (this.frameBuffer === undefined) {
+      if (this.remaining < minimum || !this.mayGather(0)) return undefined;
+      this.startGather();
+    }
+    return this.frameBuffer!.subarray(this.payloadRead, this.payloadRead + this.remaining);
+  }
+
+  /** `n` bytes were read to the start of the last `readTarget()`. */
+  commitTarget(n: number): void {
+    const buffer = this.frameBuffer!;
+    if (this.masked) applyMask(buffer, this.payloadRead, this.payloadRead + n, this.maskKey!, this.payloadRead);
+    this.payloadRead += n;
+    this.remaining -= n;
   }
 
   next(): ParserEvent {
@@ -238,71 +292,124 @@ export class FrameParser {
 
   private readPayload(): ParserEvent {
     if (isControlOpcode(this.opcode)) return this.readControlPayload();
-
-    // Fast path: a whole unfragmented message inside the current chunk, returned as a view.
-    if (this.fin && this.opcode !== OP_CONTINUATION && this.payloadRead === 0) {
-      const chunk = this.chunks[0];
-      if (this.remaining === 0 || (chunk !== undefined && chunk.length - this.offset >= this.remaining)) {
-        const payload = this.remaining === 0 ? EMPTY : this.take(this.remaining);
-        this.remaining = 0;
-        return this.finishWhole(payload);
-      }
-    }
-
-    const text = this.messageOpcode === OP_TEXT && !this.messageCompressed;
-    const oneFrame = this.fin && this.opcode !== OP_CONTINUATION && this.masked;
-    while (this.remaining > 0 && this.buffered > 0) {
-      const chunk = this.chunks[0]!;
-      const n = Math.min(this.remaining, chunk.length - this.offset);
-      this.remaining -= n;
-      if (text) {
-        const decoder = this.textDecoder ?? (this.textDecoder = new Utf8StreamDecoder());
-        if (!decoder.push(this.take(n))) return this.failEvent(invalidUtf8());
-      } else {
-        this.partsMasked = oneFrame;
-        (this.parts ?? (this.parts = [])).push(oneFrame ? this.takeMasked(n) : this.take(n));
-      }
-    }
-    if (this.remaining > 0) return EV_NONE;
-    this.state = S_HEADER;
-    if (!this.fin) return EV_NONE;
-    return this.finishFragmented();
+    return this.messageOpcode === OP_TEXT && !this.messageCompressed ? this.readTextPayload() : this.readBytesPayload();
   }
 
-  private finishWhole(payload: Buffer): ParserEvent {
-    this.state = S_HEADER;
-    const opcode = this.messageOpcode;
-    const compressed = this.messageCompressed;
-    this.resetMessage();
-    this.compressed = compressed;
-    if (opcode === OP_TEXT && !compressed) {
+  /** Text is checked and decoded as it arrives, so that invalid UTF-8 fails on the piece that made it so. */
+  private readTextPayload(): ParserEvent {
+    // Fast path: a whole one-frame message inside the current chunk, checked and decoded at once.
+    if (this.fin && this.textDecoder === undefined && this.payloadRead === 0 && this.wholeInChunk()) {
+      const payload = this.remaining === 0 ? EMPTY : this.takeView(this.remaining);
+      this.remaining = 0;
+      this.state = S_HEADER;
+      this.resetMessage();
+      this.compressed = false;
       if (!isUtf8(payload)) return this.failEvent(invalidUtf8());
       this.text = payload.toString("utf8");
       return EV_TEXT;
     }
-    this.data = payload;
-    return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
+    while (this.remaining > 0 && this.buffered > 0) {
+      const n = Math.min(this.remaining, this.chunks[0]!.length - this.offset);
+      this.remaining -= n;
+      const decoder = (this.textDecoder ??= new Utf8StreamDecoder());
+      if (!decoder.push(this.takeView(n))) return this.failEvent(invalidUtf8());
+    }
+    if (this.remaining > 0) return EV_NONE;
+    this.state = S_HEADER;
+    if (!this.fin) return EV_NONE;
+    const decoder = this.textDecoder;
+    this.resetMessage();
+    this.compressed = false;
+    const text = decoder === undefined ? "" : decoder.end();
+    if (text === undefined) return this.failEvent(invalidUtf8());
+    this.text = text;
+    return EV_TEXT;
   }
 
-  private finishFragmented(): ParserEvent {
+  private readBytesPayload(): ParserEvent {
+    // Fast path: a payload that lies whole in the current chunk, returned as a view of it.
+    if (this.payloadRead === 0 && this.frameBuffer === undefined && this.wholeInChunk()) {
+      const payload = this.remaining === 0 ? EMPTY : this.take(this.remaining);
+      this.remaining = 0;
+      return this.endBytesFrame(payload);
+    }
+    while (this.remaining > 0 && this.buffered > 0) {
+      const n = Math.min(this.remaining, this.chunks[0]!.length - this.offset);
+      if (this.frameBuffer === undefined && this.mayGather(Math.min(this.remaining, this.buffered))) this.startGather();
+      if (this.frameBuffer !== undefined) this.gather(n);
+      else (this.frameParts ??= []).push(this.takeMasked(n));
+      this.remaining -= n;
+    }
+    if (this.remaining > 0) return EV_NONE;
+    // The last piece always allows gathering (all of the frame has come by then).
+    const gathered = this.frameBuffer!;
+    this.frameBuffer = undefined;
+    return this.endBytesFrame(gathered);
+  }
+
+  private wholeInChunk(): boolean {
+    if (this.remaining === 0) return true;
+    const chunk = this.chunks[0];
+    return chunk !== undefined && chunk.length - this.offset >= this.remaining;
+  }
+
+  /** A binary (or compressed) frame's payload is complete and unmasked. */
+  private endBytesFrame(payload: Buffer): ParserEvent {
+    this.state = S_HEADER;
+    if (!this.fin) {
+      (this.messageParts ??= []).push(payload);
+      return EV_NONE;
+    }
     const opcode = this.messageOpcode;
     const compressed = this.messageCompressed;
-    const decoder = this.textDecoder;
-    const parts = this.parts;
-    const partsMasked = this.partsMasked;
+    const parts = this.messageParts;
     const size = this.messageBytes;
     this.resetMessage();
     this.compressed = compressed;
-    if (opcode === OP_TEXT && !compressed) {
-      const text = decoder === undefined ? "" : decoder.end();
-      if (text === undefined) return this.failEvent(invalidUtf8());
-      this.text = text;
-      return EV_TEXT;
+    if (parts === undefined) {
+      this.data = payload;
+    } else {
+      parts.push(payload);
+      this.data = Buffer.concat(parts, size);
     }
-    if (parts === undefined) this.data = EMPTY;
-    else if (partsMasked) this.data = this.unmaskParts(parts, size);
-    else this.data = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
     return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
+  }
+
+  /**
+   * Whether the current frame may be gathered in a buffer of its full length once `arriving`
+   * more bytes are in: at once up to GATHER_UPFRONT, beyond it only when a 1/GATHER_RATIO of
+   * the frame has come, so that a header alone cannot commit much memory.
+   */
+  private mayGather(arriving: number): boolean {
+    const length = this.payloadRead + this.remaining;
+    return length <= GATHER_UPFRONT || (this.payloadRead + arriving) * GATHER_RATIO >= length;
+  }
+
+  /** Allocates the frame's buffer and moves what arrived of it so far in, unmasked. */
+  private startGather(): void {
+    const buffer = Buffer.allocUnsafe(this.payloadRead + this.remaining);
+    const parts = this.frameParts;
+    this.frameParts = undefined;
+    let at = 0;
+    if (parts !== undefined) {
+      for (const part of parts) {
+        if (this.masked) copyMasked(part, 0, part.length, this.maskKey!, at, buffer, at);
+        else buffer.set(part, at);
+        at += part.length;
+      }
+    }
+    this.frameBuffer = buffer;
+  }
+
+  /** Consumes `n` bytes within chunks[0] into the frame's buffer, unmasking them on the way. */
+  private gather(n: number): void {
+    const chunk = this.chunks[0]!;
+    const start = this.offset;
+    const at = this.payloadRead;
+    if (this.masked) copyMasked(chunk, start, start + n, this.maskKey!, at, this.frameBuffer!, at);
+    else chunk.copy(this.frameBuffer!, at, start, start + n);
+    this.payloadRead += n;
+    this.advance(n);
   }
 
   private resetMessage(): void {
@@ -310,8 +417,7 @@ export class FrameParser {
     this.messageBytes = 0;
     this.messageCompressed = false;
     this.textDecoder = undefined;
-    this.parts = undefined;
-    this.partsMasked = false;
+    this.messageParts = undefined;
   }
 
   private readControlPayload(): ParserEvent {
@@ -356,8 +462,24 @@ export class FrameParser {
     return EV_CLOSE;
   }
 
-  /** Consumes `n` bytes that lie within chunks[0], unmasked, as a view of the chunk. */
+  /**
+   * Consumes `n` bytes that lie within chunks[0], unmasked: a view of the chunk, or a copy
+   * when the chunk is transient (the caller reuses its memory after the read).
+   */
   private take(n: number): Buffer {
+    const chunk = this.chunks[0]!;
+    if (chunk !== this.transient) return this.takeView(n);
+    const start = this.offset;
+    const copy = Buffer.allocUnsafe(n);
+    if (this.masked) copyMasked(chunk, start, start + n, this.maskKey!, this.payloadRead, copy, 0);
+    else chunk.copy(copy, 0, start, start + n);
+    this.payloadRead += n;
+    this.advance(n);
+    return copy;
+  }
+
+  /** Consumes `n` bytes that lie within chunks[0], unmasked in place, as a view: only for bytes used at once. */
+  private takeView(n: number): Buffer {
     const chunk = this.chunks[0]!;
     const start = this.offset;
     const end = start + n;
@@ -367,29 +489,14 @@ export class FrameParser {
     return chunk.subarray(start, end);
   }
 
-  /** Consumes `n` bytes that lie within chunks[0], still masked, as a view of the chunk. */
+  /** Consumes `n` bytes that lie within chunks[0], still masked: a view, or a copy from a transient chunk. */
   private takeMasked(n: number): Buffer {
     const chunk = this.chunks[0]!;
     const start = this.offset;
+    const part = chunk === this.transient ? Buffer.from(chunk.subarray(start, start + n)) : chunk.subarray(start, start + n);
     this.payloadRead += n;
     this.advance(n);
-    return chunk.subarray(start, start + n);
-  }
-
-  /** The masked parts of the current frame, unmasked into one buffer (in place when there is one). */
-  private unmaskParts(parts: Buffer[], size: number): Buffer {
-    if (parts.length === 1) {
-      const only = parts[0]!;
-      applyMask(only, 0, only.length, this.maskKey!, 0);
-      return only;
-    }
-    const output = Buffer.allocUnsafe(size);
-    let at = 0;
-    for (const part of parts) {
-      copyMasked(part, 0, part.length, this.maskKey!, at, output, at);
-      at += part.length;
-    }
-    return output;
+    return part;
   }
 
   private peekByte(index: number): number {
@@ -434,6 +541,9 @@ export class FrameParser {
     this.buffered = 0;
     this.resetMessage();
     this.controlParts = undefined;
+    this.frameBuffer = undefined;
+    this.frameParts = undefined;
+    this.transient = undefined;
   }
 }
 

@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { Connection, type ConnectionOptions } from "../connection/connection.ts";
+import { withOwnReads } from "../connection/own-reads.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
 import { parseExtensionHeader } from "../protocol/extension-header.ts";
@@ -349,11 +350,14 @@ export class Listener {
     if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
     response += "\r\n";
 
-    const connection = new Connection(socket, connectionOptions, deflate?.parameters);
+    socket.off("error", ignore);
+    const adopted = withOwnReads(socket, head);
+    // The upgrade request reports the peer's address through its socket.
+    if (adopted !== undefined) request.socket = adopted.socket;
+    const connection = new Connection(adopted?.socket ?? socket, connectionOptions, deflate?.parameters, adopted !== undefined);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
-    socket.off("error", ignore);
-    connection.start(new ServiceSession(service, caller, connection, config), head);
+    connection.start(new ServiceSession(service, caller, connection, config), adopted?.head ?? head);
   }
 }
 

@@ -779,18 +779,21 @@ function buildStream(
 
 const roleArb = fc.constantFrom<"server" | "client">("server", "client");
 
+/** A valid byte stream in either role, without limits, and the events it must give. */
+const validStreamArb = fc
+  .tuple(roleArb, fc.array(itemArb, { maxLength: 6 }), closeArb, fc.integer())
+  .map(([role, items, close, seed]) => ({
+    options: { role, maxFrameSize: 0, maxMessageSize: 0 } satisfies FrameParserOptions,
+    ...buildStream(items, close, role === "server", seed),
+  }));
+
 describe("FrameParser: properties", () => {
   it("any valid frame sequence survives any chopping of the byte stream with the same events", () => {
     fc.assert(
       fc.property(
-        roleArb,
-        fc.array(itemArb, { maxLength: 6 }),
-        closeArb,
-        fc.integer(),
+        validStreamArb,
         fc.array(fc.nat(), { maxLength: 20 }),
-        (role, items, close, seed, rawCuts) => {
-          const options: FrameParserOptions = { role, maxFrameSize: 0, maxMessageSize: 0 };
-          const { stream, expected } = buildStream(items, close, role === "server", seed);
+        ({ options, stream, expected }, rawCuts) => {
           assert.deepEqual(feedChunks(options, [stream]).flat(), expected, "whole stream");
           const cuts = rawCuts.map((n) => n % (stream.length + 1));
           assert.deepEqual(feedChunks(options, chop(stream, cuts)).flat(), expected, "random chopping");
@@ -905,5 +908,143 @@ describe("payload copies", () => {
     assert.deepEqual(parser.data, payload);
     for (const read of reads) read.fill(0);
     assert.deepEqual(parser.data, payload, "the message does not share memory with the reads");
+  });
+});
+
+/**
+ * Drives a parser the way a connection reading into its own memory does: each read goes
+ * into the parser's read target when it offers one, else into one scratch buffer pushed as
+ * transient and overwritten after every read. Data events keep their buffers until the end,
+ * so that a message still sharing the scratch shows up as corrupted.
+ */
+function feedThroughScratch(options: FrameParserOptions, stream: Buffer, readSizes: readonly number[], minimum: number): { events: Recorded[]; targeted: number } {
+  const parser = new FrameParser(options);
+  const scratch = Buffer.alloc(64);
+  const held: ({ ev: "binary" | "ping" | "pong"; buffer: Buffer } | Recorded)[] = [];
+  let position = 0;
+  let targeted = 0;
+  for (let read = 0; position < stream.length && !parser.done; read++) {
+    const size = Math.max(1, readSizes[read % Math.max(1, readSizes.length)] ?? 7);
+    const target = parser.readTarget(minimum);
+    if (target !== undefined) {
+      const n = Math.min(size, target.length, stream.length - position);
+      stream.copy(target, 0, position, position + n);
+      parser.commitTarget(n);
+      targeted += n;
+      position += n;
+    } else {
+      const n = Math.min(size, scratch.length, stream.length - position);
+      stream.copy(scratch, 0, position, position + n);
+      parser.push(scratch.subarray(0, n), true);
+      position += n;
+    }
+    for (let ev = parser.next(); ev !== EV_NONE; ev = parser.next()) {
+      if (ev === EV_TEXT) held.push({ ev: "text", text: parser.text });
+      else if (ev === EV_BINARY) held.push({ ev: "binary", buffer: parser.data });
+      else if (ev === EV_PING) held.push({ ev: "ping", buffer: parser.data });
+      else if (ev === EV_PONG) held.push({ ev: "pong", buffer: parser.data });
+      else if (ev === EV_CLOSE) held.push({ ev: "close", code: parser.closeCode, reason: parser.closeReason });
+      else held.push({ ev: "error", code: parser.closeCode, error: parser.error! });
+    }
+    parser.retain();
+    scratch.fill(0xee);
+  }
+  const events = held.map((item): Recorded => ("buffer" in item ? { ev: item.ev, data: [...item.buffer] } : item));
+  return { events, targeted };
+}
+
+describe("FrameParser: reads into a reused buffer and into read targets", () => {
+  it("gives the same events for any frame sequence and any read sizes, and nothing handed out shares the reused buffer", () => {
+    fc.assert(
+      fc.property(
+        validStreamArb,
+        fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 1, maxLength: 12 }),
+        fc.constantFrom(1, 16, 1000),
+        ({ options, stream, expected }, readSizes, minimum) => {
+          assert.deepEqual(feedThroughScratch(options, stream, readSizes, minimum).events, expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("offers the rest of a binary payload as the read target, and the message is that buffer", () => {
+    const payload = bytes(5000);
+    const frame = c({ opcode: OP_BINARY, payload });
+    const { events, targeted } = feedThroughScratch(SERVER, frame, [64, 1 << 20], 1024);
+    assert.deepEqual(events, [{ ev: "binary", data: [...payload] }]);
+    assert.equal(targeted, 5000 - (64 - 8), "everything after the first read went straight to the target");
+  });
+
+  it("offers no target for text, control frames, small remainders, or bytes already buffered", () => {
+    const text = new FrameParser(SERVER);
+    text.push(c({ opcode: OP_TEXT, payload: "x".repeat(3000) }).subarray(0, 10));
+    assert.equal(text.next(), EV_NONE);
+    assert.equal(text.readTarget(1), undefined, "text is decoded as it comes");
+
+    const ping = new FrameParser(SERVER);
+    ping.push(c({ opcode: OP_PING, payload: bytes(100) }).subarray(0, 8));
+    assert.equal(ping.next(), EV_NONE);
+    assert.equal(ping.readTarget(1), undefined);
+
+    const binary = new FrameParser(SERVER);
+    const frame = c({ opcode: OP_BINARY, payload: bytes(3000) });
+    binary.push(frame.subarray(0, 8));
+    assert.equal(binary.next(), EV_NONE);
+    assert.equal(binary.readTarget(4000), undefined, "below the minimum");
+    binary.push(frame.subarray(8, 9));
+    assert.equal(binary.readTarget(1), undefined, "a byte is buffered and not parsed yet");
+    assert.equal(binary.next(), EV_NONE);
+    assert.equal(binary.readTarget(1)?.length, 2999);
+  });
+
+  it("keeps offering the rest of a payload once target reads began, however little is left", () => {
+    const payload = bytes(70_000);
+    const frame = c({ opcode: OP_BINARY, payload });
+    const headerSize = frame.length - payload.length;
+    const parser = new FrameParser(SERVER);
+    parser.push(frame.subarray(0, headerSize));
+    assert.equal(parser.next(), EV_NONE);
+    const target = parser.readTarget(16_384)!;
+    frame.copy(target, 0, headerSize, frame.length - 100);
+    parser.commitTarget(payload.length - 100);
+    assert.equal(parser.next(), EV_NONE);
+    const rest = parser.readTarget(16_384);
+    assert.equal(rest?.length, 100, "100 bytes left, under the minimum, still go to the message");
+    frame.copy(rest, 0, frame.length - 100);
+    parser.commitTarget(100);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(payload));
+  });
+
+  it("gathers a frame over 256 KiB only once a sixteenth of it has arrived", () => {
+    const payload = bytes(320 * 1024);
+    const frame = c({ opcode: OP_BINARY, payload });
+    const headerSize = frame.length - payload.length;
+    const parser = new FrameParser(SERVER);
+    parser.push(frame.subarray(0, headerSize));
+    assert.equal(parser.next(), EV_NONE);
+    assert.equal(parser.readTarget(1), undefined, "a header alone commits no 320 KiB");
+    parser.push(frame.subarray(headerSize, headerSize + 20 * 1024));
+    assert.equal(parser.next(), EV_NONE);
+    const target = parser.readTarget(1)!;
+    assert.equal(target.length, 300 * 1024);
+    frame.copy(target, 0, headerSize + 20 * 1024);
+    parser.commitTarget(target.length);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(payload));
+  });
+
+  it("retain() copies the unread rest of a transient chunk and nothing else", () => {
+    const parser = new FrameParser(CLIENT);
+    const read = Buffer.concat([s({ opcode: OP_TEXT, payload: "one" }), s({ opcode: OP_TEXT, payload: "two" }).subarray(0, 3)]);
+    parser.push(read, true);
+    assert.equal(parser.next(), EV_TEXT);
+    assert.equal(parser.next(), EV_NONE);
+    parser.retain();
+    read.fill(0);
+    parser.push(Buffer.from("wo"));
+    assert.equal(parser.next(), EV_TEXT);
+    assert.equal(parser.text, "two");
   });
 });
