@@ -16,6 +16,13 @@ import {
 const CONNECT_TIMEOUT_MS = 5_000;
 const CONNECT_CONCURRENCY = 64;
 const IDLE_CONNECT_CONCURRENCY = 100;
+/**
+ * How long the idle connections are left alone before RSS is read again. Opening thousands
+ * of connections grows V8's young generation to its maximum, which stays resident until
+ * V8's memory reducer sees the process idle for several seconds (about 12 s on the
+ * development machine); only then does RSS show what the connections themselves keep.
+ */
+export const IDLE_SETTLE_MS = 15_000;
 
 export interface EchoCell {
   connections: number;
@@ -97,6 +104,8 @@ export interface IdleMemory {
   connections: number;
   /** Bytes per connection. */
   rss: number;
+  /** RSS per connection once the idle server has given back what the handshakes grew. */
+  settledRss: number;
   heapAndExternal: number;
 }
 
@@ -117,10 +126,13 @@ export async function measureIdleMemory(
     // Let per-connection work that trails the handshake (timers, first reads) happen.
     await sleep(500);
     const after = await server.memory();
+    await sleep(IDLE_SETTLE_MS);
+    const settled = await server.memory();
     if (closedEarly > 0) throw new Error(`${closedEarly} idle connections were closed by the server`);
     return {
       connections,
       rss: (after.rss - before.rss) / connections,
+      settledRss: (settled.rss - before.rss) / connections,
       heapAndExternal: (after.heapUsed + after.external - before.heapUsed - before.external) / connections,
     };
   } finally {

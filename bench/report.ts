@@ -1,6 +1,6 @@
 import { describeAllocator } from "./allocator.ts";
 import type { Pinning } from "./cpu-pinning.ts";
-import type { EchoCell, IdleMemory } from "./measure.ts";
+import { type EchoCell, IDLE_SETTLE_MS, type IdleMemory } from "./measure.ts";
 import { formatSize, type BenchOptions } from "./options.ts";
 import { SERVER_NAMES, type ServerName } from "./server-process.ts";
 import type { SystemInfo } from "./system-info.ts";
@@ -272,6 +272,10 @@ function connectionSection(results: BenchResults, format: Format, notes: Notes):
     const idle = `per idle connection (${options.idleConnections})`;
     rows.push([`RSS ${idle}`, ...compare(results, memory, "memory", notes, (m) => m.rss, bytes)]);
     rows.push([
+      `RSS ${idle}, after ${IDLE_SETTLE_MS / 1000} s idle`,
+      ...compare(results, memory, "memory", notes, (m) => m.settledRss, bytes),
+    ]);
+    rows.push([
       `heap+external ${idle}`,
       ...compare(results, memory, "memory", notes, (m) => m.heapAndExternal, bytes),
     ]);
@@ -369,8 +373,12 @@ npm run bench -- --help       # choose servers, cells, durations, rounds
 - Handshakes: ${options.handshakeConcurrency} loops open and close connections back to back
   (WebSocket: upgrade, close frame, close echo, TCP close; raw: TCP connect and close).
 - Memory: server RSS, and V8 heap used + external (after a forced GC), before and after
-  opening ${options.idleConnections} idle connections, divided by ${options.idleConnections}.
-  Measured first, while the servers are fresh.
+  opening ${options.idleConnections} idle connections, divided by ${options.idleConnections};
+  RSS again after the connections have been idle for ${IDLE_SETTLE_MS / 1000} s. Opening
+  thousands of connections at once grows V8's young generation to its maximum, and it stays
+  resident until V8 sees the process idle for several seconds: the first RSS row includes
+  that, the second shows what the idle connections keep. Measured first, while the servers
+  are fresh.
 
 ## Results
 

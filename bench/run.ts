@@ -7,7 +7,7 @@ import { repoPath } from "./compiled.ts";
 import { pinGenerator } from "./cpu-pinning.ts";
 import { buildMessageFrame } from "./frames.ts";
 import { machineCpuSeconds } from "./machine-load.ts";
-import { measureEcho, measureHandshakes, measureIdleMemory, type EchoCell } from "./measure.ts";
+import { IDLE_SETTLE_MS, measureEcho, measureHandshakes, measureIdleMemory, type EchoCell } from "./measure.ts";
 import { formatSize, parseOptions, type BenchOptions } from "./options.ts";
 import {
   renderMarkdown,
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
       (server) => measureIdleMemory(server, options.idleConnections),
       (m) => m.rss,
       (m) =>
-        `RSS ${(m.rss / 1024).toFixed(1)} KiB, ` +
+        `RSS ${(m.rss / 1024).toFixed(1)} KiB, ${(m.settledRss / 1024).toFixed(1)} KiB after ${IDLE_SETTLE_MS / 1000} s idle, ` +
         `heap+external ${(m.heapAndExternal / 1024).toFixed(1)} KiB`,
     );
   }
