@@ -7,7 +7,9 @@
  * of every message back in. On a virtual machine a fault can cost tens of microseconds: the
  * 64 KiB and 1 MiB cells then measured which way each server process happened to go (up to
  * 5× apart between two runs of the same server), not the WebSocket code. Fixed thresholds,
- * the same for every server, take the allocator out of the comparison.
+ * the same for every server, take the allocator out of the comparison. ferry raises glibc's
+ * thresholds itself (src/connection/malloc-thresholds.ts), so with --default-malloc only ws
+ * and raw run on glibc's defaults.
  */
 const MIB = 1024 * 1024;
 
