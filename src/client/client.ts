@@ -78,8 +78,8 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     const config = this.#config;
     this.#handshake = handshake;
     this.#protocolError = undefined;
-    const adopted = withOwnReads(handshake.socket, handshake.head);
-    const connection = new Connection(adopted?.socket ?? handshake.socket, {
+    const reading = withOwnReads(handshake.socket, handshake.head);
+    const connection = new Connection(reading.socket, {
       role: "client",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,
@@ -88,9 +88,9 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       pingInterval: 0,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       compression: config.compression,
-    }, handshake.deflate, adopted !== undefined);
+    }, handshake.deflate, reading.ownReads);
     this.#connection = connection;
-    connection.start(this.#handlerFor(connection), adopted?.head ?? handshake.head);
+    connection.start(this.#handlerFor(connection), reading.head);
   }
 
   #handlerFor(connection: Connection): ConnectionHandler {

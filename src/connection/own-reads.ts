@@ -49,24 +49,28 @@ function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
   this[READER]!.onRead(n, buffer);
 }
 
-export interface AdoptedSocket {
+export interface ConnectionSocket {
+  /** The socket to use from now on: a new one, or the one given when it could not be moved. */
   socket: Socket;
   /** The bytes that came with the handshake, and any the old socket read after them. */
   head: Buffer;
+  /** The socket reads into ferry's memory, once `startOwnReads` is called. */
+  ownReads: boolean;
 }
 
 /**
  * Moves an accepted TCP socket's handle to a new socket that reads into ferry's memory; the
  * old socket is destroyed without closing the handle. `head`: bytes that arrived with the
- * handshake. Undefined when the socket cannot be moved: then it is left as it was. Reading
- * starts with `startOwnReads`, which must follow in the same turn of the event loop.
+ * handshake. When the socket cannot be moved, it is returned as it was. Reading starts with
+ * `startOwnReads`, which must follow in the same turn of the event loop.
  */
-export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | undefined {
+export function withOwnReads(socket: Socket, head: Buffer): ConnectionSocket {
+  const unchanged = { socket, head, ownReads: false };
   const internals = socket as unknown as SocketInternals;
   const handle = internals._handle;
   // Exactly net.Socket: a TLSSocket reads through its TLS layer, and subclasses may have their own ideas.
-  if (socket.constructor !== Socket || handle === null || typeof handle.readStart !== "function") return undefined;
-  if (socket.destroyed || socket.connecting || socket.writableLength > 0) return undefined;
+  if (socket.constructor !== Socket || handle === null || typeof handle.readStart !== "function") return unchanged;
+  if (socket.destroyed || socket.connecting || socket.writableLength > 0) return unchanged;
   let adopted: ReadingSocket | undefined;
   const nextBuffer = (): Buffer => adopted?.[READER]?.nextReadBuffer() ?? SCRATCH;
   internals._handle = null;
@@ -80,7 +84,7 @@ export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | unde
   if (moved._handle !== handle) {
     // A Node whose sockets no longer take a handle this way: keep the socket as it was.
     internals._handle = handle;
-    return undefined;
+    return unchanged;
   }
   const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
   // A server counts open connections through its sockets (server.close() waits for them):
@@ -90,7 +94,7 @@ export function withOwnReads(socket: Socket, head: Buffer): AdoptedSocket | unde
   internals._server = null;
   internals.server = null;
   socket.destroy();
-  return { socket: adopted, head: buffered === null ? head : Buffer.concat([head, buffered]) };
+  return { socket: adopted, head: buffered === null ? head : Buffer.concat([head, buffered]), ownReads: true };
 }
 
 /** Hands reads to `reader` and starts reading. */

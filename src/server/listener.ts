@@ -351,13 +351,13 @@ export class Listener {
     response += "\r\n";
 
     socket.off("error", ignore);
-    const adopted = withOwnReads(socket, head);
+    const reading = withOwnReads(socket, head);
     // The upgrade request reports the peer's address through its socket.
-    if (adopted !== undefined) request.socket = adopted.socket;
-    const connection = new Connection(adopted?.socket ?? socket, connectionOptions, deflate?.parameters, adopted !== undefined);
+    request.socket = reading.socket;
+    const connection = new Connection(reading.socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
-    connection.start(new ServiceSession(service, caller, connection, config), adopted?.head ?? head);
+    connection.start(new ServiceSession(service, caller, connection, config), reading.head);
   }
 }
 
