@@ -79,7 +79,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     this.#handshake = handshake;
     this.#protocolError = undefined;
     const reading = withOwnReads(handshake.socket, handshake.head);
-    const connection = new Connection(reading.socket, {
+    const connection = new Connection(handshake.socket, {
       role: "client",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,

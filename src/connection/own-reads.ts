@@ -12,12 +12,15 @@ import { Socket } from "node:net";
  * machine of BENCHMARKS.md this made a ferry echo server 1.1–1.6× as efficient (messages
  * per CPU-second) with 64 KiB and 1 MiB messages, and up to 1.3× with small ones.
  *
- * Node offers `onread` only to sockets created with it, not to those an `http.Server`
- * accepts or an upgraded `http.request` hands over. `withOwnReads` therefore moves such a
- * socket's handle to a new `net.Socket` built with `onread`, the way Node's own
- * `net.Server` builds sockets around accepted handles (the `handle` option). Where that is
- * not possible (TLS, a socket that is not a plain `net.Socket`, Node internals not as
- * expected), the caller keeps the socket it has.
+ * Node offers `onread` only as an option of the `net.Socket` constructor, and the sockets
+ * an `http.Server` accepts or an upgraded `http.request` hands over are built without it.
+ * Node keeps the option in three properties of the socket, under symbols of its own, and
+ * its read callback consults them on every read; the handle learns of the buffer through
+ * `useUserBuffer`, as the constructor would have told it. `startOwnReads` does the same to
+ * an existing socket. Building a second socket around the handle instead, the way Node's
+ * `net.Server` builds sockets around accepted handles, cost a fifth of the handshakes per
+ * CPU-second. Where Node's internals are not as expected, or the socket reads through
+ * something else (TLS), the socket keeps Node's reads.
  */
 export const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
 /** The longest frame header (2 + 8 length bytes + 4 mask bytes). */
@@ -36,69 +39,82 @@ export interface OwnReader {
   nextReadBuffer(): Buffer;
 }
 
-const READER = Symbol("ferry.reader");
-type ReadingSocket = Socket & { [READER]?: OwnReader };
-
-interface SocketInternals {
-  _handle: { readStart?: unknown } | null;
-  _server: unknown;
-  server: unknown;
+/** Node's names for the `onread` option's parts, as its constructor stores them. */
+interface OnreadKeys {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
 }
+
+type Handle = { readStart?: unknown; useUserBuffer?: (buffer: Uint8Array) => void };
+type ReadingSocket = Socket & { _handle: Handle | null } & Record<symbol, unknown>;
+
+const READER = Symbol("ferry.reader");
+let keys: OnreadKeys | null | undefined;
+
+function onreadKeys(socket: Socket): OnreadKeys | null {
+  if (keys !== undefined) return keys;
+  const named = (name: string) => Object.getOwnPropertySymbols(socket).find((key) => key.description === name);
+  const buffer = named("kBuffer");
+  const callback = named("kBufferCb");
+  const generator = named("kBufferGen");
+  keys = buffer && callback && generator ? { buffer, callback, generator } : null;
+  return keys;
+}
+
+/**
+ * Node calls the buffer generator right after the read callback, without a receiver: the
+ * reader whose read just ended says where the next one goes. Set after `onRead` returns, so
+ * that whatever `onRead` sets off cannot change it, and no closure per connection is needed.
+ */
+let lastReader: OwnReader;
 
 function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
-  this[READER]!.onRead(n, buffer);
+  const reader = this[READER] as OwnReader;
+  reader.onRead(n, buffer);
+  lastReader = reader;
 }
 
-export interface ConnectionSocket {
-  /** The socket to use from now on: a new one, or the one given when it could not be moved. */
-  socket: Socket;
-  /** The bytes that came with the handshake, and any the old socket read after them. */
+function nextReadBuffer(): Buffer {
+  return lastReader.nextReadBuffer();
+}
+
+export interface ConnectionHead {
+  /** The bytes that came with the handshake, and any the socket had read after them. */
   head: Buffer;
-  /** The socket reads into ferry's memory, once `startOwnReads` is called. */
+  /** The socket can read into ferry's memory: `startOwnReads` must follow in the same turn of the event loop. */
   ownReads: boolean;
 }
 
 /**
- * Moves an accepted TCP socket's handle to a new socket that reads into ferry's memory; the
- * old socket is destroyed without closing the handle. `head`: bytes that arrived with the
- * handshake. When the socket cannot be moved, it is returned as it was. Reading starts with
- * `startOwnReads`, which must follow in the same turn of the event loop.
+ * Whether `socket` (an upgraded TCP socket) can read into ferry's memory, and the bytes
+ * already read: `head`, which arrived with the handshake, and what Node buffered after it,
+ * which no 'data' event will deliver once the socket reads for ferry.
  */
-export function withOwnReads(socket: Socket, head: Buffer): ConnectionSocket {
-  const unchanged = { socket, head, ownReads: false };
-  const internals = socket as unknown as SocketInternals;
-  const handle = internals._handle;
+export function withOwnReads(socket: Socket, head: Buffer): ConnectionHead {
+  const handle = (socket as ReadingSocket)._handle;
   // Exactly net.Socket: a TLSSocket reads through its TLS layer, and subclasses may have their own ideas.
-  if (socket.constructor !== Socket || handle === null || typeof handle.readStart !== "function") return unchanged;
-  if (socket.destroyed || socket.connecting || socket.writableLength > 0) return unchanged;
-  let adopted: ReadingSocket | undefined;
-  const nextBuffer = (): Buffer => adopted?.[READER]?.nextReadBuffer() ?? SCRATCH;
-  internals._handle = null;
-  adopted = new Socket({
-    handle,
-    allowHalfOpen: socket.allowHalfOpen,
-    manualStart: true,
-    onread: { buffer: nextBuffer, callback: onOwnRead },
-  } as ConstructorParameters<typeof Socket>[0]);
-  const moved = adopted as unknown as SocketInternals;
-  if (moved._handle !== handle) {
-    // A Node whose sockets no longer take a handle this way: keep the socket as it was.
-    internals._handle = handle;
-    return unchanged;
-  }
+  const able =
+    socket.constructor === Socket &&
+    !socket.destroyed &&
+    handle !== null &&
+    typeof handle.readStart === "function" &&
+    typeof handle.useUserBuffer === "function" &&
+    onreadKeys(socket) !== null;
+  if (!able) return { head, ownReads: false };
   const buffered = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
-  // A server counts open connections through its sockets (server.close() waits for them):
-  // the count moves to the new socket, which gives it back when it is destroyed.
-  moved._server = internals._server;
-  moved.server = internals.server;
-  internals._server = null;
-  internals.server = null;
-  socket.destroy();
-  return { socket: adopted, head: buffered === null ? head : Buffer.concat([head, buffered]), ownReads: true };
+  return { head: buffered === null ? head : Buffer.concat([head, buffered]), ownReads: true };
 }
 
-/** Hands reads to `reader` and starts reading. */
+/** Hands the reads of a socket `withOwnReads` approved to `reader`, and starts reading. */
 export function startOwnReads(socket: Socket, reader: OwnReader): void {
-  (socket as ReadingSocket)[READER] = reader;
+  const reading = socket as ReadingSocket;
+  const { buffer, callback, generator } = keys!;
+  const first = reader.nextReadBuffer();
+  reading[READER] = reader;
+  reading[buffer] = first;
+  reading[callback] = onOwnRead;
+  reading[generator] = nextReadBuffer;
+  reading._handle!.useUserBuffer!(first);
   socket.resume();
 }

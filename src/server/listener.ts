@@ -352,9 +352,7 @@ export class Listener {
 
     socket.off("error", ignore);
     const reading = withOwnReads(socket, head);
-    // The upgrade request reports the peer's address through its socket.
-    request.socket = reading.socket;
-    const connection = new Connection(reading.socket, connectionOptions, deflate?.parameters, reading.ownReads);
+    const connection = new Connection(socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
     connection.start(new ServiceSession(service, caller, connection, config), reading.head);
