@@ -267,7 +267,7 @@ export class Connection implements OwnReader {
   /** @internal Own reads: `n` bytes were read into `buffer`, scratch or the parser's read target. */
   onRead(n: number, buffer: Buffer): void {
     if (isScratch(buffer)) this.receive(buffer.subarray(0, n), true, 0);
-    else this.receive(undefined, false, n);
+    else this.receive(undefined, true, n);
   }
 
   /** Parses `chunk` (transient: scratch memory), or `targetBytes` read into the parser's read target. */

@@ -100,6 +100,8 @@ export class FrameParser {
   private messageParts: Buffer[] | undefined;
   /** The current frame's payload, gathered as it arrives (see `mayGather`). */
   private frameBuffer: Buffer | undefined;
+  /** Bytes of memory of its own right after `frameBuffer` (TARGET_LOOKAHEAD when read into as a target, else 0). */
+  private frameSlack = 0;
   /** Pieces of the current frame that came before it was gathered, still masked. */
   private frameParts: Buffer[] | undefined;
   /** The last chunk, when pushed as transient: its memory is reused once the caller is done. */
@@ -178,23 +180,34 @@ export class FrameParser {
    * it in place: whatever is left once such reads have begun, else only when at least
    * `minimum` bytes are. Report what was read with `commitTarget`. Undefined when the next
    * bytes are anything else, or are buffered already.
+   *
+   * The target usually runs TARGET_LOOKAHEAD bytes past the payload, into memory of the
+   * parser's own: one read then brings the end of a payload and the header after it, and
+   * the next read can go to the next payload, where a read for the header alone would
+   * double the reads of a stream of large messages.
    */
   readTarget(minimum: number): Buffer | undefined {
     if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining === 0) return undefined;
     if (isControlOpcode(this.opcode) || (this.messageOpcode === OP_TEXT && !this.messageCompressed)) return undefined;
     if (this.frameBuffer === undefined) {
       if (this.remaining < minimum || !this.mayGather(0)) return undefined;
-      this.startGather();
+      this.startGather(TARGET_LOOKAHEAD);
     }
-    return this.frameBuffer!.subarray(this.payloadRead, this.payloadRead + this.remaining);
+    const frame = this.frameBuffer!;
+    return Buffer.from(frame.buffer, frame.byteOffset + this.payloadRead, this.remaining + this.frameSlack);
   }
 
-  /** `n` bytes were read to the start of the last `readTarget()`. */
+  /**
+   * `n` bytes were read to the start of the last `readTarget()`. Those past the payload are
+   * taken as a transient chunk: call `retain()` once the events they bring are handled.
+   */
   commitTarget(n: number): void {
-    const buffer = this.frameBuffer!;
-    if (this.masked) applyMask(buffer, this.payloadRead, this.payloadRead + n, this.maskKey!, this.payloadRead);
-    this.payloadRead += n;
-    this.remaining -= n;
+    const frame = this.frameBuffer!;
+    const payloadBytes = Math.min(n, this.remaining);
+    if (this.masked) applyMask(frame, this.payloadRead, this.payloadRead + payloadBytes, this.maskKey!, this.payloadRead);
+    this.payloadRead += payloadBytes;
+    this.remaining -= payloadBytes;
+    if (n > payloadBytes) this.push(Buffer.from(frame.buffer, frame.byteOffset + frame.length, n - payloadBytes), true);
   }
 
   next(): ParserEvent {
@@ -385,9 +398,14 @@ export class FrameParser {
     return length <= GATHER_UPFRONT || (this.payloadRead + arriving) * GATHER_RATIO >= length;
   }
 
-  /** Allocates the frame's buffer and moves what arrived of it so far in, unmasked. */
-  private startGather(): void {
-    const buffer = Buffer.allocUnsafe(this.payloadRead + this.remaining);
+  /**
+   * Allocates the frame's buffer and moves what arrived of it so far in, unmasked. `slack`
+   * bytes more are allocated after it, in memory no other buffer shares (not Node's pool).
+   */
+  private startGather(slack = 0): void {
+    const length = this.payloadRead + this.remaining;
+    const buffer = slack === 0 ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length + slack).subarray(0, length);
+    this.frameSlack = slack;
     const parts = this.frameParts;
     this.frameParts = undefined;
     let at = 0;
@@ -548,6 +566,8 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How far a read target runs past the payload: the longest frame header (2 + 8 length bytes + 4 mask bytes). */
+export const TARGET_LOOKAHEAD = 14;
 
 function corrupt(message: string): CorruptedFrameError {
   return new CorruptedFrameError(message, { closeCode: 1002 });

@@ -17,6 +17,7 @@ import {
   EV_TEXT,
   FrameParser,
   type FrameParserOptions,
+  TARGET_LOOKAHEAD,
 } from "../../src/protocol/frame-parser.ts";
 import { OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../../src/protocol/opcodes.ts";
 import {
@@ -1010,11 +1011,47 @@ describe("FrameParser: reads into a reused buffer and into read targets", () => 
     parser.commitTarget(payload.length - 100);
     assert.equal(parser.next(), EV_NONE);
     const rest = parser.readTarget(16_384);
-    assert.equal(rest?.length, 100, "100 bytes left, under the minimum, still go to the message");
+    assert.equal(rest?.length, 100 + TARGET_LOOKAHEAD, "100 bytes left, under the minimum, still go to the message");
     frame.copy(rest, 0, frame.length - 100);
     parser.commitTarget(100);
     assert.equal(parser.next(), EV_BINARY);
     assert.ok(parser.data.equals(payload));
+  });
+
+  it("one read can bring the end of a payload and the next frame's header, so the next read goes to the next payload", () => {
+    const first = bytes(20_000);
+    const second = bytes(30_000).reverse();
+    const stream = Buffer.concat([c({ opcode: OP_BINARY, payload: first }), c({ opcode: OP_PING, payload: bytes(3) }), c({ opcode: OP_BINARY, payload: second })]);
+    const headerSize = 8; // 2 + 2 length bytes + 4 mask bytes
+    const parser = new FrameParser(SERVER);
+    parser.push(stream.subarray(0, headerSize));
+    assert.equal(parser.next(), EV_NONE);
+    const target = parser.readTarget(16_384)!;
+    assert.equal(target.length, first.length + TARGET_LOOKAHEAD);
+    let position = headerSize + stream.copy(target, 0, headerSize, headerSize + target.length);
+    parser.commitTarget(target.length);
+    assert.equal(parser.next(), EV_BINARY);
+    const message = parser.data;
+    assert.ok(message.equals(first), "the message is the payload alone");
+    assert.equal(parser.next(), EV_PING, "the ping lay whole in the bytes past the payload");
+    assert.deepEqual([...parser.data], [...bytes(3)]);
+    const ping = parser.data;
+    assert.equal(parser.next(), EV_NONE);
+    parser.retain();
+    target.fill(0xee, first.length);
+    assert.deepEqual([...ping], [...bytes(3)], "the ping does not keep the message's memory");
+    assert.ok(message.equals(first));
+    // 14 bytes past the first payload: the ping's 9, and 5 of the next header's 8.
+    parser.push(stream.subarray(position, position + 3));
+    position += 3;
+    assert.equal(parser.next(), EV_NONE);
+    const next = parser.readTarget(16_384)!;
+    assert.equal(next.length, second.length + TARGET_LOOKAHEAD, "the header is whole: the next read goes to the payload");
+    position += stream.copy(next, 0, position);
+    assert.equal(position, stream.length);
+    parser.commitTarget(second.length);
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(second));
   });
 
   it("gathers a frame over 256 KiB only once a sixteenth of it has arrived", () => {
