@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { sleep } from "./concurrency.ts";
-import { openConnection, type Protocol } from "./connect.ts";
+import { openConnection, receive, type Protocol } from "./connect.ts";
 import { buildCloseFrame, OPCODE_CLOSE } from "./frames.ts";
 
 const CLOSE_FRAME = buildCloseFrame();
@@ -68,7 +68,7 @@ export class HandshakeLoad {
       } else {
         // The server's close echo is the only thing it sends now; once it is here, end
         // our side so the cycle does not depend on which peer closes TCP first.
-        socket.on("data", (chunk: Buffer) => {
+        receive(socket, (chunk) => {
           if ((chunk[0]! & 0x0f) === OPCODE_CLOSE) socket.end();
         });
         socket.write(CLOSE_FRAME);

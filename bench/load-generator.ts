@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import { runLimited } from "./concurrency.ts";
-import { openConnection, type Protocol } from "./connect.ts";
+import { openConnection, receive, type Protocol } from "./connect.ts";
 import { ByteCounter, FrameCounter, type MessageCounter } from "./message-counters.ts";
 
 export interface EchoLoadOptions {
@@ -80,7 +80,7 @@ export class EchoLoad {
       this.completed += done;
       this.send(socket, done);
     };
-    socket.on("data", onChunk);
+    receive(socket, onChunk);
     socket.once("close", () => {
       if (this.running) this.fail("server closed a connection during the run");
     });
