@@ -353,8 +353,10 @@ npm run bench -- --help       # choose servers, cells, durations, rounds
 - The load generator uses raw \`net\` sockets, not a WebSocket library: a real upgrade
   request with a fresh \`Sec-WebSocket-Key\` (the accept key is checked), then frames masked
   once per message size and written as is; echoes are counted by reading frame headers and
-  skipping payload bytes, and each echoed message's length and kind are checked. For raw,
-  the same bytes go out and a message counts when that many bytes have come back.
+  skipping payload bytes, and each echoed message's length and kind are checked. Every
+  generator socket reads into one shared buffer (Node's \`onread\`), so reading allocates
+  nothing. For raw, the same bytes go out and a message counts when that many bytes have
+  come back.
 - raw echoes each read as it arrives, so for large messages it makes more writes than a
   WebSocket server that echoes whole messages: it is the ceiling for small messages, not
   always for large ones.
