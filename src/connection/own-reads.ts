@@ -63,11 +63,12 @@ function onreadKeys(socket: Socket): OnreadKeys | null {
 }
 
 /**
- * Node calls the buffer generator right after the read callback, without a receiver: the
- * reader whose read just ended says where the next one goes. Set after `onRead` returns, so
- * that whatever `onRead` sets off cannot change it, and no closure per connection is needed.
+ * Node calls the buffer generator right after the read callback returns, without a
+ * receiver: the reader whose read just ended says where the next one goes. Set after
+ * `onRead` returns, so that whatever `onRead` sets off cannot change it, and no closure per
+ * connection is needed; cleared at once, so that it keeps no closed connection alive.
  */
-let lastReader: OwnReader;
+let lastReader: OwnReader | undefined;
 
 function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
   const reader = this[READER] as OwnReader;
@@ -76,7 +77,9 @@ function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
 }
 
 function nextReadBuffer(): Buffer {
-  return lastReader.nextReadBuffer();
+  const reader = lastReader;
+  lastReader = undefined;
+  return reader === undefined ? SCRATCH : reader.nextReadBuffer();
 }
 
 export interface ConnectionHead {
