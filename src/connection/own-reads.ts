@@ -1,4 +1,5 @@
 import { Socket } from "node:net";
+import { MAX_HEADER_SIZE } from "../protocol/frame-parser.ts";
 
 /**
  * Reading into ferry's memory instead of Node's.
@@ -18,13 +19,13 @@ import { Socket } from "node:net";
  * its read callback consults them on every read; the handle learns of the buffer through
  * `useUserBuffer`, as the constructor would have told it. `startOwnReads` does the same to
  * an existing socket. Building a second socket around the handle instead, the way Node's
- * `net.Server` builds sockets around accepted handles, cost a fifth of the handshakes per
- * CPU-second. Where Node's internals are not as expected, or the socket reads through
- * something else (TLS), the socket keeps Node's reads.
+ * `net.Server` builds sockets around accepted handles, cost 10–25% of the handshakes per
+ * CPU-second in A/B runs. Where Node's internals are not as expected, or the socket reads
+ * through something else (TLS), the socket keeps Node's reads.
  */
 export const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
-/** The longest frame header (2 + 8 length bytes + 4 mask bytes). */
-export const HEADER_SCRATCH = SCRATCH.subarray(0, 14);
+/** Room for one frame header: the read after a payload read into its target takes no more. */
+export const HEADER_SCRATCH = SCRATCH.subarray(0, MAX_HEADER_SIZE);
 const SCRATCH_MEMORY = SCRATCH.buffer;
 
 /** True for a buffer returned by `nextReadBuffer` that is scratch, not a read target. */

@@ -566,8 +566,10 @@ export class FrameParser {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** How far a read target runs past the payload: the longest frame header (2 + 8 length bytes + 4 mask bytes). */
-export const TARGET_LOOKAHEAD = 14;
+/** The longest frame header: 2 bytes, 8 length bytes, 4 mask bytes. */
+export const MAX_HEADER_SIZE = 14;
+/** How far a read target runs past the payload: room for the next frame's header. */
+export const TARGET_LOOKAHEAD = MAX_HEADER_SIZE;
 
 function corrupt(message: string): CorruptedFrameError {
   return new CorruptedFrameError(message, { closeCode: 1002 });
