@@ -1,5 +1,5 @@
-import { isXmlDocument } from "../binding/xml.ts";
 import { CloseFrame } from "../close-frame.ts";
+import { isXmlDocument } from "./xml.ts";
 
 /** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4): an XML Document as text. */
 export const OUT_NOTHING = 0;
@@ -33,12 +33,21 @@ export function toBytes(value: ArrayBufferView | ArrayBuffer): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
-/** Iterates a stream whether it is async or a sync generator. */
+/**
+ * Iterates a stream whether it is async or a sync generator. Ending the iteration early
+ * ends the source too, so that its `finally` blocks run.
+ */
 export async function* iterateStream(stream: MessageStream): AsyncGenerator<unknown> {
   if (Symbol.asyncIterator in stream) {
     yield* stream as AsyncIterable<unknown>;
     return;
   }
   const iterator = stream as Iterator<unknown>;
-  for (let step = iterator.next(); step.done !== true; step = iterator.next()) yield step.value;
+  let done = false;
+  try {
+    for (let step = iterator.next(); step.done !== true; step = iterator.next()) yield step.value;
+    done = true;
+  } finally {
+    if (!done) iterator.return?.();
+  }
 }
