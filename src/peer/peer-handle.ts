@@ -29,16 +29,10 @@ export const WRITTEN: Promise<void> = Promise.resolve();
 const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;
-let readClosedHere!: (handle: PeerHandle) => boolean;
 
 /** How many times `pong()` was called: an `onPing` that called it needs no automatic pong (SPEC §4). */
 export function pongCalls(handle: PeerHandle): number {
   return readPongCalls(handle);
-}
-
-/** True once this handle sent a close frame itself (`close()`, or a close frame written). */
-export function closedHere(handle: PeerHandle): boolean {
-  return readClosedHere(handle);
 }
 
 /** Ends a stream we stopped reading; its cleanup failing changes nothing about what was written. */
@@ -66,11 +60,9 @@ function unserializable(cause: unknown): PayloadBindingError {
 export abstract class PeerHandle {
   #attributes: Map<string, unknown> | undefined;
   #pongCalls = 0;
-  #closedHere = false;
 
   static {
     readPongCalls = (handle) => handle.#pongCalls;
-    readClosedHere = (handle) => handle.#closedHere;
   }
 
   /** The connection writes go to now (a retrying client swaps it). */
@@ -216,11 +208,7 @@ export abstract class PeerHandle {
     if (!Number.isInteger(statusCode)) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid status code: ${statusCode}`));
     }
-    const connection = this.connection;
-    const wasOpen = connection.isOpen;
-    const closing = connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
-    if (wasOpen && !connection.isOpen) this.#closedHere = true;
-    return closing;
+    return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
   }
 
   getConnectionId(): string {

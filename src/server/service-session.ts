@@ -7,7 +7,7 @@ import { streamIdOf, streamWithId, withStreamId } from "../binding/stream-id.ts"
 import { type Connection, type ConnectionHandler, isPromiseLike } from "../connection/connection.ts";
 import { ConnectionClosureError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { logError } from "../log.ts";
-import { closedHere, pongCalls, WRITTEN } from "../peer/peer-handle.ts";
+import { pongCalls, WRITTEN } from "../peer/peer-handle.ts";
 import { MAX_CLOSE_REASON_BYTES } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
 import { truncateUtf8 } from "../protocol/utf8.ts";
@@ -281,46 +281,36 @@ export class ServiceSession implements ConnectionHandler {
     if (kind !== OUT_CLOSE && mode !== REPLY) {
       // onPing: bytes are the pong; onIdleTimeout, onError: only a close frame counts.
       if (mode !== REPLY_PONG || kind !== OUT_BINARY) return undefined;
-      return this.written(name, caller.pong(toBytes(value as Uint8Array)), false);
+      return this.written(name, caller.pong(toBytes(value as Uint8Array)));
     }
-    const serviceClosed = closedHere(caller);
     const key = this.config.dispatcherStreamId;
     if (kind === OUT_STREAM) {
       const stream = key === undefined || streamId === undefined ? value : streamWithId(value as MessageStream, key, streamId);
-      caller.writeMessage(stream).then(undefined, (error: unknown) => this.streamFailed(`${name}'s stream`, error, serviceClosed));
+      caller.writeMessage(stream).then(undefined, (error: unknown) => this.failedBeside(`${name}'s stream`, error));
       return undefined;
     }
     if (kind === OUT_CLOSE) {
       const wasOpen = this.connection.isOpen;
       const closing = caller.writeMessage(value);
-      // Once the frame is out, how the peer answers is the handshake's business, not the write's.
+      // Once the frame is out, later events need not wait for the peer's answer.
       if (wasOpen && !this.connection.isOpen) {
-        closing.then(undefined, ignore);
+        closing.then(undefined, (error: unknown) => this.failedBeside(name, error));
         return undefined;
       }
-      return this.written(name, closing, serviceClosed);
+      return this.written(name, closing);
     }
-    return this.written(name, caller.writeMessage(kind === OUT_JSON ? withStreamId(value, key, streamId) : value), serviceClosed);
+    return this.written(name, caller.writeMessage(kind === OUT_JSON ? withStreamId(value, key, streamId) : value));
   }
 
   /** The next event waits for a write that did not go out at once; its failure is reported in order. */
-  private written(name: string, write: Promise<void>, serviceClosed: boolean): unknown {
+  private written(name: string, write: Promise<void>): unknown {
     if (write === WRITTEN) return undefined;
-    return write.then(undefined, (error: unknown) => (this.expected(error, serviceClosed) ? undefined : this.handlerFailed(name, error)));
+    return write.then(undefined, (error: unknown) => (tooLate(error, this.connection) ? undefined : this.handlerFailed(name, error)));
   }
 
-  /**
-   * A reply that met a connection closed by someone other than the service (the peer, the
-   * network, a listener stopping) was simply too late: there is no one to tell. Anything
-   * else, a reply after the service closed the connection included, is a failure.
-   */
-  private expected(error: unknown, serviceClosed: boolean): boolean {
-    return error instanceof ConnectionClosureError && !serviceClosed && !this.connection.isOpen;
-  }
-
-  /** A returned stream failed beside later events: reported once the event in progress is done. */
-  private streamFailed(name: string, error: unknown, serviceClosed: boolean): void {
-    if (this.expected(error, serviceClosed)) return;
+  /** A write that failed beside later events (a stream, a close handshake): reported once the event in progress is done. */
+  private failedBeside(name: string, error: unknown): void {
+    if (tooLate(error, this.connection)) return;
     const run = (): unknown => this.handlerFailed(name, error);
     const done = (): void => {
       if (this.reporting === report) this.reporting = undefined;
@@ -330,4 +320,11 @@ export class ServiceSession implements ConnectionHandler {
   }
 }
 
-function ignore(): void {}
+/**
+ * A reply that met a closed connection was too late, not wrong: the peer left, the network
+ * dropped, the listener stopped, or the service closed while messages were still queued, and
+ * onClose tells of it. It is dropped quietly; every other failed write is reported.
+ */
+function tooLate(error: unknown, connection: Connection): boolean {
+  return error instanceof ConnectionClosureError && !connection.isOpen;
+}
