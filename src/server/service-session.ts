@@ -81,7 +81,7 @@ export class ServiceSession implements ConnectionHandler {
     private readonly config: ResolvedServiceConfig,
   ) {
     const onPing = method(service, "onPing");
-    this.ping = onPing === undefined ? undefined : (data) => this.enter(this.reporting === undefined ? this.answerPing(onPing, data) : this.reporting.then(() => this.answerPing(onPing, data)));
+    this.ping = onPing === undefined ? undefined : (data) => this.pinged(onPing, data);
   }
 
   /** The connection waits for what an event returns; a report beside it waits for that too. */
@@ -100,7 +100,7 @@ export class ServiceSession implements ConnectionHandler {
    * when there is no such method, onTextMessage / onBinaryMessage, else onMessage, else dropped.
    */
   message(data: string | Buffer, isText: boolean): unknown {
-    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.deliver(data, isText)));
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.message(data, isText)));
     return this.enter(this.deliver(data, isText));
   }
 
@@ -167,6 +167,11 @@ export class ServiceSession implements ConnectionHandler {
     return this.invoke(name, handler, argument, REPLY, streamId);
   }
 
+  private pinged(onPing: Handler, data: Buffer): unknown {
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.pinged(onPing, data)));
+    return this.enter(this.answerPing(onPing, data));
+  }
+
   /**
    * onPing answers by returning bytes or calling `caller.pong()`; when it settles having done
    * neither, the automatic pong goes out then (SPEC §4): RFC 6455 requires one.
@@ -209,7 +214,7 @@ export class ServiceSession implements ConnectionHandler {
     try {
       result = onClose.call(this.service, this.caller, code, reason);
     } catch (error) {
-      return this.handlerFailed("onClose", error);
+      return this.enter(this.handlerFailed("onClose", error));
     }
     return this.enter(this.settle("onClose", result, REPLY_NONE));
   }
