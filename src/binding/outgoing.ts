@@ -1,18 +1,27 @@
 import { CloseFrame } from "../close-frame.ts";
 import { isXmlDocument } from "./xml.ts";
 
-/** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4): an XML Document as text. */
+/** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4): null and undefined send nothing. */
 export const OUT_NOTHING = 0;
+/** A string: one text message. */
 export const OUT_TEXT = 1;
+/** Bytes (any ArrayBuffer view, or an ArrayBuffer): one binary message. */
 export const OUT_BINARY = 2;
+/** A CloseFrame: the close handshake. */
 export const OUT_CLOSE = 3;
+/** An async iterable or a generator: one message per element. */
 export const OUT_STREAM = 4;
+/** Anything else, arrays included: JSON text. */
 export const OUT_JSON = 5;
+/** A DOM Document: its XML as text. */
 export const OUT_XML = 6;
+/** One of the OUT_ constants. */
 export type OutgoingKind = 0 | 1 | 2 | 3 | 4 | 5 | 6;
 
+/** A value sent as one message per element. */
 export type MessageStream = AsyncIterable<unknown> | Iterator<unknown>;
 
+/** Which of the SPEC §4 rules a value goes out by. */
 export function outgoingKind(value: unknown): OutgoingKind {
   if (typeof value === "string") return OUT_TEXT;
   if (value === undefined || value === null) return OUT_NOTHING;
