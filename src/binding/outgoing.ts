@@ -1,5 +1,6 @@
 import { CloseFrame } from "../close-frame.ts";
-import { isXmlDocument } from "./xml.ts";
+import { PayloadBindingError } from "../errors.ts";
+import { type Document, isXmlDocument, serializeXml } from "./xml.ts";
 
 /** How a value written with `writeMessage`, or returned from a handler, goes out (SPEC §4): null and undefined send nothing. */
 export const OUT_NOTHING = 0;
@@ -33,6 +34,20 @@ export function outgoingKind(value: unknown): OutgoingKind {
   // Generators, not every iterable: an array or a Map is data, sent as JSON.
   if (Symbol.iterator in value && typeof (value as { next?: unknown }).next === "function") return OUT_STREAM;
   return OUT_JSON;
+}
+
+/**
+ * The text an OUT_JSON or OUT_XML value goes out as; undefined for what JSON leaves out (a
+ * function, a symbol). A value that cannot be serialised (a cycle, a BigInt, a throwing
+ * toJSON) is a PayloadBindingError.
+ */
+export function textOf(value: unknown, kind: typeof OUT_JSON | typeof OUT_XML): string | undefined {
+  try {
+    return kind === OUT_XML ? serializeXml(value as Document) : JSON.stringify(value);
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    throw new PayloadBindingError(`data binding failed: the value cannot be written as ${kind === OUT_XML ? "XML" : "JSON"}: ${detail}`, { cause });
+  }
 }
 
 /** Bytes of a binary value, without copying. */

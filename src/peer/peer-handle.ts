@@ -10,12 +10,12 @@ import {
   OUT_TEXT,
   OUT_XML,
   outgoingKind,
+  textOf,
   toBytes,
 } from "../binding/outgoing.ts";
-import { type Document, serializeXml } from "../binding/xml.ts";
 import type { CloseFrame } from "../close-frame.ts";
 import type { Connection } from "../connection/connection.ts";
-import { ConnectionClosureError, CorruptedFrameError, PayloadBindingError } from "../errors.ts";
+import { ConnectionClosureError, CorruptedFrameError } from "../errors.ts";
 import { logError } from "../log.ts";
 import { MAX_CLOSE_REASON_BYTES } from "../protocol/close-codes.ts";
 import { MAX_CONTROL_PAYLOAD, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
@@ -42,12 +42,6 @@ async function stop(elements: AsyncGenerator<unknown>): Promise<void> {
   } catch {
     // The write's own outcome is what the writer reports.
   }
-}
-
-/** What a value that is not JSON (a cycle, a BigInt, a throwing toJSON) is refused with. */
-function unserializable(cause: unknown): PayloadBindingError {
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new PayloadBindingError(`data binding failed: the value cannot be written as JSON: ${detail}`, { cause });
 }
 
 /**
@@ -108,31 +102,20 @@ export abstract class PeerHandle {
       case OUT_STREAM:
         return this.writeStream(data as MessageStream);
       case OUT_JSON:
-        return this.writeJson(data);
+        return this.writeText(data, OUT_JSON);
       case OUT_XML:
-        return this.writeXml(data as Document);
+        return this.writeText(data, OUT_XML);
     }
   }
 
-  private writeJson(data: unknown): Promise<void> {
+  private writeText(data: unknown, kind: typeof OUT_JSON | typeof OUT_XML): Promise<void> {
     let text: string | undefined;
     try {
-      text = JSON.stringify(data);
+      text = textOf(data, kind);
     } catch (error) {
-      return Promise.reject(unserializable(error));
+      return Promise.reject(error);
     }
     return text === undefined ? WRITTEN : this.writeTextMessage(text);
-  }
-
-  private writeXml(document: Document): Promise<void> {
-    let text: string;
-    try {
-      text = serializeXml(document);
-    } catch (cause) {
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      return Promise.reject(new PayloadBindingError(`data binding failed: the XML document cannot be serialised: ${detail}`, { cause }));
-    }
-    return this.writeTextMessage(text);
   }
 
   /** A close frame as a value: a reason over 123 bytes is cut on a character boundary rather than refused. */
