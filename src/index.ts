@@ -13,8 +13,9 @@ export type {
 export type { HttpResponse, ResponseCookie } from "./client/opening-handshake.ts";
 export type { CompressionOptions } from "./connection/compression.ts";
 export type { BindingKind } from "./binding/kinds.ts";
-export { bind } from "./binding/bind.ts";
-export type { Binding, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";
+export { bind } from "./server/bind.ts";
+export type { BoundHandler } from "./server/bind.ts";
+export type { Binding, BindOptions, BoundMessage, JsonValue } from "./binding/bind.ts";
 export type { Document } from "./binding/xml.ts";
 export { toAsyncAPI } from "./asyncapi/asyncapi-document.ts";
 export type { AsyncAPIOptions, DescribableListener } from "./asyncapi/asyncapi-document.ts";

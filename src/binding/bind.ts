@@ -1,5 +1,4 @@
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import type { Caller } from "../server/caller.ts";
 import type { BindingKind } from "./kinds.ts";
 import type { Document } from "./xml.ts";
 
@@ -42,27 +41,23 @@ export interface BindingInfo {
 
 const BINDING: unique symbol = Symbol("ferry.binding");
 
-export type BoundHandler<B extends Binding> = ((caller: Caller, message: BoundMessage<B>) => unknown) & {
-  readonly [BINDING]: BindingInfo;
-};
+/** A function that carries the binding declared for it. */
+export type WithBinding<F> = F & { readonly [BINDING]: BindingInfo };
 
 /**
- * Declares what a service method receives, since TypeScript types vanish at run time:
- * `onSubscribe = bind(SubscribeSchema, (caller, msg) => …)` gets `msg` typed and validated.
+ * A copy of `handler` that carries `binding`, so that dispatch and the AsyncAPI description
+ * can read it. What the handler's first parameter is, binding does not know: the server's
+ * `bind` makes it the Caller.
  */
-export function bind<const B extends Binding>(
-  binding: B,
-  handler: (caller: Caller, message: BoundMessage<B>) => unknown,
-  options: BindOptions = {},
-): BoundHandler<B> {
-  const bound = function (this: unknown, caller: Caller, message: BoundMessage<B>): unknown {
-    return handler.call(this, caller, message);
+export function withBinding<A, M>(binding: Binding, handler: (first: A, message: M) => unknown, options: BindOptions): WithBinding<(first: A, message: M) => unknown> {
+  const bound = function (this: unknown, first: A, message: M): unknown {
+    return handler.call(this, first, message);
   };
   const info: BindingInfo = { binding, reply: options.reply, summary: options.summary, jsonSchema: options.jsonSchema };
-  return Object.defineProperty(bound, BINDING, { value: info }) as BoundHandler<B>;
+  return Object.defineProperty(bound, BINDING, { value: info }) as WithBinding<(first: A, message: M) => unknown>;
 }
 
 /** The binding declared with `bind`, if the method has one. */
 export function bindingOf(method: unknown): BindingInfo | undefined {
-  return typeof method === "function" ? (method as Partial<BoundHandler<Binding>>)[BINDING] : undefined;
+  return typeof method === "function" ? (method as Partial<WithBinding<unknown>>)[BINDING] : undefined;
 }

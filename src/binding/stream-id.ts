@@ -1,3 +1,5 @@
+import { iterateStream, type MessageStream } from "./outgoing.ts";
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
   const prototype = Object.getPrototypeOf(value) as unknown;
@@ -18,4 +20,9 @@ export function streamIdOf(request: unknown, key: string | undefined): unknown {
 export function withStreamId(value: unknown, key: string | undefined, id: unknown): unknown {
   if (key === undefined || id === undefined || !isPlainObject(value) || key in value) return value;
   return { ...value, [key]: id };
+}
+
+/** A stream sent back for a request: each object it yields carries the request's id. */
+export async function* streamWithId(stream: MessageStream, key: string, id: unknown): AsyncGenerator<unknown> {
+  for await (const element of iterateStream(stream)) yield withStreamId(element, key, id);
 }

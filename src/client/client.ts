@@ -1,8 +1,8 @@
 import type { Binding, BoundMessage } from "../binding/bind.ts";
 import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
-import { PeerHandle } from "../connection/peer-handle.ts";
-import { outgoingKind, OUT_BINARY, toBytes } from "../connection/outgoing.ts";
+import { PeerHandle } from "../peer/peer-handle.ts";
+import { outgoingKind, OUT_BINARY, toBytes } from "../binding/outgoing.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";

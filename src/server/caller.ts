@@ -1,5 +1,5 @@
 import type { Connection } from "../connection/connection.ts";
-import { PeerHandle } from "../connection/peer-handle.ts";
+import { PeerHandle } from "../peer/peer-handle.ts";
 
 /** Held by ferry only: users receive Callers, they do not make them. */
 export const CALLER_KEY: unique symbol = Symbol("ferry.Caller");

@@ -2,27 +2,14 @@ import { type Binding, bindingOf } from "../binding/bind.ts";
 import { decodeMessage, validate } from "../binding/decode.ts";
 import { bindJson } from "../binding/kinds.ts";
 import { methodNameFor } from "../binding/method-name.ts";
-import { streamIdOf, withStreamId } from "../binding/stream-id.ts";
-import { type Document, serializeXml } from "../binding/xml.ts";
-import type { CloseFrame } from "../close-frame.ts";
+import { type MessageStream, OUT_BINARY, OUT_CLOSE, OUT_JSON, OUT_NOTHING, OUT_STREAM, outgoingKind, toBytes } from "../binding/outgoing.ts";
+import { streamIdOf, streamWithId, withStreamId } from "../binding/stream-id.ts";
 import { type Connection, type ConnectionHandler, isPromiseLike } from "../connection/connection.ts";
-import {
-  iterateStream,
-  type MessageStream,
-  OUT_BINARY,
-  OUT_CLOSE,
-  OUT_JSON,
-  OUT_NOTHING,
-  OUT_STREAM,
-  OUT_TEXT,
-  OUT_XML,
-  outgoingKind,
-  toBytes,
-} from "../connection/outgoing.ts";
-import { PayloadBindingError, WebSocketError } from "../errors.ts";
+import { ConnectionClosureError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { logError } from "../log.ts";
+import { pongCalls, WRITTEN } from "../peer/peer-handle.ts";
 import { MAX_CLOSE_REASON_BYTES } from "../protocol/close-codes.ts";
-import { OP_BINARY, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
+import { OP_PONG } from "../protocol/opcodes.ts";
 import { truncateUtf8 } from "../protocol/utf8.ts";
 import type { Caller } from "./caller.ts";
 import type { ResolvedServiceConfig, Service } from "./service.ts";
@@ -74,10 +61,18 @@ function method(service: Service, name: string): Handler | undefined {
 
 /**
  * Turns a connection's events into calls of a service's methods and sends back what they
- * return. The connection keeps the order: a returned promise holds later events back.
+ * return, through `caller.writeMessage`: the one way out (SPEC §4). The connection keeps the
+ * order: a returned promise holds later events back.
  */
 export class ServiceSession implements ConnectionHandler {
   readonly ping: ((data: Buffer) => unknown) | undefined;
+  /**
+   * A report running beside the events (a returned stream failed): the next event waits for
+   * it, so that onError, like every handler, runs one at a time.
+   */
+  private reporting: Promise<unknown> | undefined;
+  /** The last event whose handler was async: a report waits for it. */
+  private current: PromiseLike<unknown> | undefined;
 
   constructor(
     private readonly service: Service,
@@ -86,11 +81,18 @@ export class ServiceSession implements ConnectionHandler {
     private readonly config: ResolvedServiceConfig,
   ) {
     const onPing = method(service, "onPing");
-    this.ping = onPing === undefined ? undefined : (data) => this.invoke("onPing", onPing, data, REPLY_PONG);
+    this.ping = onPing === undefined ? undefined : (data) => this.pinged(onPing, data);
+  }
+
+  /** The connection waits for what an event returns; a report beside it waits for that too. */
+  private enter(result: unknown): unknown {
+    if (isPromiseLike(result)) this.current = result;
+    return result;
   }
 
   open(): unknown {
-    return this.invokeIfPresent("onOpen", undefined, REPLY);
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.open()));
+    return this.enter(this.invokeIfPresent("onOpen", undefined, REPLY));
   }
 
   /**
@@ -98,6 +100,11 @@ export class ServiceSession implements ConnectionHandler {
    * when there is no such method, onTextMessage / onBinaryMessage, else onMessage, else dropped.
    */
   message(data: string | Buffer, isText: boolean): unknown {
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.message(data, isText)));
+    return this.enter(this.deliver(data, isText));
+  }
+
+  private deliver(data: string | Buffer, isText: boolean): unknown {
     const service = this.service;
     let parsed: unknown = NOT_PARSED;
     if (isText && this.config.dispatcherKey !== undefined) {
@@ -160,28 +167,56 @@ export class ServiceSession implements ConnectionHandler {
     return this.invoke(name, handler, argument, REPLY, streamId);
   }
 
+  private pinged(onPing: Handler, data: Buffer): unknown {
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.pinged(onPing, data)));
+    return this.enter(this.answerPing(onPing, data));
+  }
+
+  /**
+   * onPing answers by returning bytes or calling `caller.pong()`; when it settles having done
+   * neither, the automatic pong goes out then (SPEC §4): RFC 6455 requires one.
+   */
+  private answerPing(onPing: Handler, data: Buffer): unknown {
+    const pongsBefore = pongCalls(this.caller);
+    const result = this.invoke("onPing", onPing, data, REPLY_PONG);
+    if (!isPromiseLike(result)) {
+      this.pongUnlessAnswered(pongsBefore, data);
+      return undefined;
+    }
+    const settled = (): void => this.pongUnlessAnswered(pongsBefore, data);
+    return result.then(settled, settled);
+  }
+
+  private pongUnlessAnswered(pongsBefore: number, data: Buffer): void {
+    if (pongCalls(this.caller) === pongsBefore && this.connection.isOpen) this.connection.sendControl(OP_PONG, data);
+  }
+
   pong(data: Buffer): unknown {
-    return this.invokeIfPresent("onPong", data, REPLY_NONE);
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.pong(data)));
+    return this.enter(this.invokeIfPresent("onPong", data, REPLY_NONE));
   }
 
   idle(): unknown {
-    return this.invokeIfPresent("onIdleTimeout", undefined, REPLY_CLOSE_ONLY);
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.idle()));
+    return this.enter(this.invokeIfPresent("onIdleTimeout", undefined, REPLY_CLOSE_ONLY));
   }
 
   error(error: WebSocketError): unknown {
-    return this.invokeIfPresent("onError", error, REPLY_CLOSE_ONLY);
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.error(error)));
+    return this.enter(this.invokeIfPresent("onError", error, REPLY_CLOSE_ONLY));
   }
 
   closed(code: number, reason: string): unknown {
+    if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.closed(code, reason)));
     const onClose = this.service.onClose;
     if (typeof onClose !== "function") return undefined;
     let result: unknown;
     try {
       result = onClose.call(this.service, this.caller, code, reason);
     } catch (error) {
-      return this.handlerFailed("onClose", error);
+      return this.enter(this.handlerFailed("onClose", error));
     }
-    return this.settle("onClose", result, REPLY_NONE);
+    return this.enter(this.settle("onClose", result, REPLY_NONE));
   }
 
   /**
@@ -222,13 +257,14 @@ export class ServiceSession implements ConnectionHandler {
   private settle(name: string, result: unknown, mode: ReplyMode, streamId?: unknown): unknown {
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(
-        (value) => this.reply(value, mode, streamId),
+        (value) => this.reply(name, value, mode, streamId),
         (error: unknown) => this.handlerFailed(name, error),
       );
     }
-    return this.reply(result, mode, streamId);
+    return this.reply(name, result, mode, streamId);
   }
 
+  /** Logged, and onError called if present (with the error itself, or a WebSocketError whose cause it is). */
   private handlerFailed(name: string, thrown: unknown): unknown {
     logError(`${name} failed`, thrown);
     if (name === "onError") return undefined;
@@ -238,67 +274,62 @@ export class ServiceSession implements ConnectionHandler {
     return this.invoke("onError", onError, error, REPLY_CLOSE_ONLY);
   }
 
-  private reply(value: unknown, mode: ReplyMode, streamId?: unknown): unknown {
+  /**
+   * Sends a returned value as `caller.writeMessage` would. The next event waits for the write,
+   * except for a stream, which runs beside later events, and for a close frame's handshake.
+   */
+  private reply(name: string, value: unknown, mode: ReplyMode, streamId?: unknown): unknown {
+    if (mode === REPLY_NONE) return undefined;
     const kind = outgoingKind(value);
-    if (kind === OUT_NOTHING || mode === REPLY_NONE) return undefined;
+    if (kind === OUT_NOTHING) return undefined;
+    const caller = this.caller;
+    if (kind !== OUT_CLOSE && mode !== REPLY) {
+      // onPing: bytes are the pong; onIdleTimeout, onError: only a close frame counts.
+      if (mode !== REPLY_PONG || kind !== OUT_BINARY) return undefined;
+      return this.written(name, caller.pong(toBytes(value as Uint8Array)));
+    }
+    const key = this.config.dispatcherStreamId;
+    if (kind === OUT_STREAM) {
+      const stream = key === undefined || streamId === undefined ? value : streamWithId(value as MessageStream, key, streamId);
+      caller.writeMessage(stream).then(undefined, (error: unknown) => this.failedBeside(`${name}'s stream`, error));
+      return undefined;
+    }
     if (kind === OUT_CLOSE) {
-      this.closeWith(value as CloseFrame);
-      return undefined;
-    }
-    if (mode === REPLY_CLOSE_ONLY) return undefined;
-    if (mode === REPLY_PONG) {
-      if (kind === OUT_BINARY && this.connection.isOpen) this.connection.sendControl(OP_PONG, toBytes(value as Uint8Array));
-      return undefined;
-    }
-    switch (kind) {
-      case OUT_TEXT:
-        return this.send(OP_TEXT, value as string);
-      case OUT_BINARY:
-        return this.send(OP_BINARY, toBytes(value as Uint8Array));
-      case OUT_XML:
-        return this.send(OP_TEXT, serializeXml(value as Document));
-      case OUT_STREAM:
-        void this.pump(value as MessageStream, streamId);
+      const wasOpen = this.connection.isOpen;
+      const closing = caller.writeMessage(value);
+      // Once the frame is out, later events need not wait for the peer's answer.
+      if (wasOpen && !this.connection.isOpen) {
+        closing.then(undefined, (error: unknown) => this.failedBeside(name, error));
         return undefined;
-      case OUT_JSON: {
-        const text = JSON.stringify(withStreamId(value, this.config.dispatcherStreamId, streamId));
-        return text === undefined ? undefined : this.send(OP_TEXT, text);
       }
+      return this.written(name, closing);
     }
-    return undefined;
+    return this.written(name, caller.writeMessage(kind === OUT_JSON ? withStreamId(value, key, streamId) : value));
   }
 
-  /** A reply to a connection that closed meanwhile is dropped: there is no one to tell. */
-  private send(opcode: number, payload: string | Uint8Array): unknown {
-    if (!this.connection.isOpen) return undefined;
-    return this.connection.send(opcode, payload)?.catch(() => undefined);
+  /** The next event waits for a write that did not go out at once; its failure is reported in order. */
+  private written(name: string, write: Promise<void>): unknown {
+    if (write === WRITTEN) return undefined;
+    return write.then(undefined, (error: unknown) => (tooLate(error, this.connection) ? undefined : this.handlerFailed(name, error)));
   }
 
-  /** Streams run beside later messages; an element that throws closes with 1011. */
-  private async pump(stream: MessageStream, streamId: unknown): Promise<void> {
-    try {
-      for await (const element of iterateStream(stream)) {
-        if (!this.connection.isOpen) return;
-        await this.reply(element, REPLY, streamId);
-      }
-    } catch (error) {
-      logError("a returned stream failed", error);
-      if (!this.connection.isOpen) return;
-      const detail = error instanceof Error ? error.message : String(error);
-      this.connection.closeNow(1011, truncateUtf8(`streaming failed: ${detail}`, MAX_CLOSE_REASON_BYTES));
-    }
+  /** A write that failed beside later events (a stream, a close handshake): reported once the event in progress is done. */
+  private failedBeside(name: string, error: unknown): void {
+    if (tooLate(error, this.connection)) return;
+    const run = (): unknown => this.handlerFailed(name, error);
+    const done = (): void => {
+      if (this.reporting === report) this.reporting = undefined;
+    };
+    const report: Promise<unknown> = Promise.resolve(this.reporting ?? this.current).then(run, run).then(done, done);
+    this.reporting = report;
   }
+}
 
-  private closeWith(frame: CloseFrame): void {
-    if (!frame.valid) {
-      logError(`a service returned a close frame with the invalid status ${frame.status}; dropping the connection`);
-      this.connection.destroy();
-      return;
-    }
-    if (!this.connection.isOpen) return;
-    const reason = frame.reason ?? "";
-    const sent = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
-    if (sent !== reason) logError(`a close reason of ${Buffer.byteLength(reason)} bytes was cut to ${MAX_CLOSE_REASON_BYTES}`);
-    this.connection.close(frame.status, sent, this.config.connectionClosureTimeout).catch(() => undefined);
-  }
+/**
+ * A reply that met a closed connection was too late, not wrong: the peer left, the network
+ * dropped, the listener stopped, or the service closed while messages were still queued, and
+ * onClose tells of it. It is dropped quietly; every other failed write is reported.
+ */
+function tooLate(error: unknown, connection: Connection): boolean {
+  return error instanceof ConnectionClosureError && !connection.isOpen;
 }

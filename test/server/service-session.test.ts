@@ -12,7 +12,7 @@ import {
 } from "../../src/index.ts";
 import { FIN } from "../../src/protocol/frame-writer.ts";
 import { closed, deferred, delay, nextMessages, openWs, startListener, within } from "../helpers/listener.ts";
-import { RawWebSocket } from "../helpers/raw-ws.ts";
+import { type RawEvent, RawWebSocket } from "../helpers/raw-ws.ts";
 
 const anyOrigin = { allowedOrigins: ["*"] };
 
@@ -89,11 +89,12 @@ describe("return values", async () => {
     assert.equal((await second).code, 1000);
   });
 
-  test("a returned close frame with an invalid code drops TCP: the peer sees 1006", async () => {
+  test("a returned close frame with an invalid code is refused as caller.close would refuse it: reported, the connection stays open", async () => {
     const ws = await openWs(port, "/");
-    const result = closed(ws);
     ws.send("invalid-close");
-    assert.equal((await result).code, 1006);
+    ws.send("string");
+    assert.deepEqual(await nextMessages(ws, 1), ["a string"]);
+    ws.close();
   });
 });
 
@@ -155,6 +156,43 @@ describe("streams", async () => {
     ws.send("close");
     assert.deepEqual(await nextMessages(ws, 1), ["last"]);
     assert.deepEqual(await result, { code: 4002, reason: "stream done" });
+  });
+});
+
+describe("a returned stream that fails beside later messages", () => {
+  test("onError gets what it threw, once the handler then running is done, and before onClose", async () => {
+    const log: string[] = [];
+    let running = false;
+    const port = await serve(() => ({
+      async onTextMessage(_caller: Caller, text: string): Promise<unknown> {
+        if (text === "stream") {
+          return (async function* () {
+            yield "first";
+            await delay(30);
+            throw new Error("source broke");
+          })();
+        }
+        running = true;
+        await delay(300);
+        running = false;
+        log.push("slow handler done");
+        return undefined;
+      },
+      onError(_caller: Caller, error: Error): void {
+        log.push(`onError ${error.message}${running ? " while a handler ran" : ""}`);
+      },
+      onClose(_caller: Caller, code: number): void {
+        log.push(`onClose ${code}`);
+      },
+    }));
+    const raw = await RawWebSocket.open(port, "/");
+    raw.sendText("stream");
+    raw.sendText("slow");
+    assert.deepEqual(await raw.event(1), { type: "close", code: 1011, reason: "streaming failed: source broke" });
+    raw.sendClose(1011);
+    await raw.waitForTcpClose();
+    await delay(400);
+    assert.deepEqual(log, ["slow handler done", "onError source broke", "onClose 1011"]);
   });
 });
 
@@ -230,6 +268,56 @@ describe("order and pings", () => {
     ws.pong(Buffer.from("unsolicited"));
     assert.equal(await within(pongs.promise, 2000, "onPong"), "unsolicited");
     ws.close();
+  });
+});
+
+describe("onPing and the automatic pong", () => {
+  /** Pings with `payload`, then waits for the answer to a text sent after it: every pong has come by then. */
+  async function pongsFor(onPing: Service["onPing"], payload = "ping data"): Promise<RawEvent[]> {
+    const port = await serve(() => ({ onPing, onTextMessage: (_c: Caller, text: string) => text }));
+    const raw = await RawWebSocket.open(port, "/");
+    raw.sendFrame(FIN | 0x9, payload);
+    raw.sendText("after");
+    await raw.until(() => raw.events.some((event) => event.type === "text"), 5000, "the echo");
+    raw.destroy();
+    return raw.events.filter((event) => event.type === "pong");
+  }
+
+  test("an onPing that only logs: the automatic pong, with the ping's payload, goes out when it settles", async () => {
+    const seen: string[] = [];
+    assert.deepEqual(await pongsFor((_c, data) => void seen.push(Buffer.from(data).toString())), [{ type: "pong", data: Buffer.from("ping data") }]);
+    assert.deepEqual(
+      await pongsFor(async () => {
+        await delay(50);
+      }),
+      [{ type: "pong", data: Buffer.from("ping data") }],
+    );
+    assert.deepEqual(seen, ["ping data"]);
+  });
+
+  test("an onPing that throws: the automatic pong still goes out", async () => {
+    assert.deepEqual(
+      await pongsFor(() => {
+        throw new Error("ping handler broke");
+      }),
+      [{ type: "pong", data: Buffer.from("ping data") }],
+    );
+  });
+
+  test("an onPing that returns bytes: exactly one pong, with those bytes", async () => {
+    assert.deepEqual(await pongsFor(() => Buffer.from("mine")), [{ type: "pong", data: Buffer.from("mine") }]);
+    assert.deepEqual(await pongsFor(async () => Buffer.from("mine later")), [{ type: "pong", data: Buffer.from("mine later") }]);
+  });
+
+  test("an onPing that calls caller.pong(x): exactly one pong, x", async () => {
+    assert.deepEqual(await pongsFor((caller) => void caller.pong(Buffer.from("x"))), [{ type: "pong", data: Buffer.from("x") }]);
+    assert.deepEqual(
+      await pongsFor(async (caller) => {
+        await delay(20);
+        await caller.pong(Buffer.from("x later"));
+      }),
+      [{ type: "pong", data: Buffer.from("x later") }],
+    );
   });
 });
 
