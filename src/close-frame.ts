@@ -32,6 +32,7 @@ export function closeFrame(status: number, reason?: string): CloseFrame {
   return CloseFrame.create(status, reason);
 }
 
+/** @internal */
 export function isCloseFrame(value: unknown): value is CloseFrame {
   return value instanceof CloseFrame;
 }

@@ -14,15 +14,20 @@ export type { HttpResponse, ResponseCookie } from "./client/opening-handshake.ts
 export type { CompressionOptions } from "./connection/compression.ts";
 export type { BindingKind } from "./binding/kinds.ts";
 export { bind } from "./binding/bind.ts";
-export type { Binding, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";
+export type { Binding, BindingInfo, BindOptions, BoundHandler, BoundMessage, JsonValue } from "./binding/bind.ts";
 export type { Document } from "./binding/xml.ts";
 export { toAsyncAPI } from "./asyncapi/asyncapi-document.ts";
 export type { AsyncAPIOptions, DescribableListener } from "./asyncapi/asyncapi-document.ts";
 export type {
   AsyncAPIChannel,
+  AsyncAPICorrelationId,
   AsyncAPIDocument,
+  AsyncAPIInfo,
   AsyncAPIMessage,
   AsyncAPIOperation,
+  AsyncAPIOperationReply,
+  AsyncAPIParameter,
+  AsyncAPIReference,
   AsyncAPIServer,
   JsonSchema,
 } from "./asyncapi/document.ts";

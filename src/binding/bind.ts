@@ -62,7 +62,7 @@ export function bind<const B extends Binding>(
   return Object.defineProperty(bound, BINDING, { value: info }) as BoundHandler<B>;
 }
 
-/** The binding declared with `bind`, if the method has one. */
+/** @internal The binding declared with `bind`, if the method has one. */
 export function bindingOf(method: unknown): BindingInfo | undefined {
   return typeof method === "function" ? (method as Partial<BoundHandler<Binding>>)[BINDING] : undefined;
 }

@@ -15,7 +15,7 @@ function xmldom(): XmlDom {
   return (loaded ??= createRequire(import.meta.url)("@xmldom/xmldom") as XmlDom);
 }
 
-/** Parses XML text into a W3C DOM Document; malformed XML is a binding failure, never a log line. */
+/** @internal Parses XML text into a W3C DOM Document; malformed XML is a binding failure, never a log line. */
 export function parseXml(text: string): Document {
   const parser = new (xmldom().DOMParser)({
     onError(level, message) {
@@ -30,11 +30,12 @@ export function parseXml(text: string): Document {
   }
 }
 
-/** A DOM Document, from xmldom or any other W3C implementation that XMLSerializer can read. */
+/** @internal A DOM Document, from xmldom or any other W3C implementation that XMLSerializer can read. */
 export function isXmlDocument(value: object): value is Document {
   return (value as { nodeType?: unknown }).nodeType === 9 && "documentElement" in value;
 }
 
+/** @internal */
 export function serializeXml(document: Document): string {
   return new (xmldom().XMLSerializer)().serializeToString(document);
 }

@@ -72,6 +72,7 @@ export interface ClientConfiguration {
   maxQueuedBytes?: number;
 }
 
+/** @internal */
 export interface ResolvedClientConfiguration {
   subProtocols: readonly string[];
   customHeaders: Readonly<Record<string, string>>;
@@ -98,6 +99,7 @@ function seconds(name: string, value: number): number {
   return value;
 }
 
+/** @internal */
 export function resolveClientConfiguration(config: ClientConfiguration): ResolvedClientConfiguration {
   const maxFrameSize = config.maxFrameSize ?? 65536;
   const retry = config.retryConfig;

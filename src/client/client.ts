@@ -48,10 +48,12 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return client;
   }
 
+  /** @internal */
   protected get connection(): Connection {
     return this.#connection;
   }
 
+  /** @internal */
   protected get defaultCloseTimeout(): number {
     return DEFAULT_CLOSE_TIMEOUT;
   }
@@ -137,11 +139,12 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return this.#reconnecting;
   }
 
-  /** Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
+  /** @internal Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
   protected override get writeTimeout(): number {
     return this.#config.writeTimeout;
   }
 
+  /** @internal */
   protected override sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
     return this.#config.retry === undefined ? super.sendData(opcode, payload) : this.#sendWithRetry(opcode, payload);
   }

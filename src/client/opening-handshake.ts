@@ -28,6 +28,7 @@ export interface HttpResponse {
   cookies: ResponseCookie[];
 }
 
+/** @internal */
 export interface Handshake {
   socket: Socket;
   head: Buffer;
@@ -40,7 +41,7 @@ export interface Handshake {
 /** A non-101 answer's body is kept for the error, up to this many bytes. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** Checks a `ws:`/`wss:` URL and returns it parsed. */
+/** @internal Checks a `ws:`/`wss:` URL and returns it parsed. */
 export function parseWebSocketUrl(url: string | URL): URL {
   let parsed: URL;
   try {
@@ -55,7 +56,7 @@ export function parseWebSocketUrl(url: string | URL): URL {
   return parsed;
 }
 
-/** RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the letter. */
+/** @internal RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the letter. */
 export function openingHandshake(url: URL, config: ResolvedClientConfiguration): Promise<Handshake> {
   const key = generateKey();
   const headers: Record<string, string> = {
@@ -203,7 +204,7 @@ function describeResponse(res: IncomingMessage): HttpResponse {
   };
 }
 
-/** RFC 6265 §5.2, enough of it to report cookies to the caller. */
+/** @internal RFC 6265 §5.2, enough of it to report cookies to the caller. */
 export function parseSetCookie(line: string): ResponseCookie | undefined {
   const [pair = "", ...attributes] = line.split(";");
   const eq = pair.indexOf("=");

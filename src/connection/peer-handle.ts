@@ -29,17 +29,17 @@ const EMPTY = new Uint8Array(0);
 export abstract class PeerHandle {
   #attributes: Map<string, unknown> | undefined;
 
-  /** The connection writes go to now (a retrying client swaps it). */
+  /** @internal The connection writes go to now (a retrying client swaps it). */
   protected abstract get connection(): Connection;
-  /** Seconds `close()` waits for the peer by default. */
+  /** @internal Seconds `close()` waits for the peer by default. */
   protected abstract get defaultCloseTimeout(): number;
 
-  /** Seconds a write may wait for room in the queue; -1: no limit. */
+  /** @internal Seconds a write may wait for room in the queue; -1: no limit. */
   protected get writeTimeout(): number {
     return -1;
   }
 
-  /** Queues one data message; a retrying client overrides this to reconnect and send again. */
+  /** @internal Queues one data message; a retrying client overrides this to reconnect and send again. */
   protected sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
     return this.connection.send(opcode, payload, this.writeTimeout) ?? RESOLVED;
   }

@@ -1,7 +1,7 @@
 import type { Connection } from "../connection/connection.ts";
 import { PeerHandle } from "../connection/peer-handle.ts";
 
-/** Held by ferry only: users receive Callers, they do not make them. */
+/** @internal Held by ferry only: users receive Callers, they do not make them. */
 export const CALLER_KEY: unique symbol = Symbol("ferry.Caller");
 
 export interface RemoteAddress {
@@ -17,6 +17,7 @@ export class Caller extends PeerHandle {
   readonly #connection: Connection;
   readonly #subProtocol: string | undefined;
 
+  /** @internal */
   constructor(key: typeof CALLER_KEY, connection: Connection, subProtocol: string | undefined) {
     super();
     if (key !== CALLER_KEY) throw new TypeError("Caller is not constructible: ferry passes one to each service method");
@@ -24,10 +25,12 @@ export class Caller extends PeerHandle {
     this.#subProtocol = subProtocol;
   }
 
+  /** @internal */
   protected get connection(): Connection {
     return this.#connection;
   }
 
+  /** @internal */
   protected get defaultCloseTimeout(): number {
     return this.#connection.closeTimeout;
   }

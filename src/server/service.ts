@@ -99,7 +99,7 @@ export interface UpgradeService {
   describe?: Service | (new () => Service);
 }
 
-/** ServiceConfig with every default filled in. */
+/** @internal ServiceConfig with every default filled in. */
 export interface ResolvedServiceConfig {
   subProtocols: readonly string[];
   idleTimeout: number;
@@ -118,6 +118,7 @@ export interface ResolvedServiceConfig {
 
 const MIB = 1024 * 1024;
 
+/** @internal */
 export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServiceConfig {
   const maxFrameSize = config.maxFrameSize ?? 65536;
   const resolved: ResolvedServiceConfig = {
