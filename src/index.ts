@@ -74,4 +74,4 @@ export {
   WebSocketError,
   WriteTimedOutError,
 } from "./errors.ts";
-export type { UpgradeErrorOptions, WebSocketErrorOptions } from "./errors.ts";
+export type { UpgradeErrorOptions, WebSocketErrorCode, WebSocketErrorOptions } from "./errors.ts";
