@@ -6,6 +6,7 @@ import type { Document } from "./xml.ts";
 /** What a handler asks for: a kind (SPEC §5) or any Standard Schema (zod, valibot, arktype…). */
 export type Binding = BindingKind | "xml" | StandardSchemaV1;
 
+/** A value JSON can carry: what a message bound as "json" is. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** The message type a binding delivers. */
@@ -21,6 +22,7 @@ export type BoundMessage<B extends Binding> = B extends "text"
           ? StandardSchemaV1.InferOutput<B>
           : never;
 
+/** What `bind` records beside the binding, for the AsyncAPI description. */
 export interface BindOptions {
   /** The schema of what the handler sends back, for the AsyncAPI description. */
   reply?: StandardSchemaV1;
@@ -33,15 +35,21 @@ export interface BindOptions {
   jsonSchema?: object;
 }
 
+/** What a `bind` call declared, kept on the handler it returns. */
 export interface BindingInfo {
+  /** The kind or schema messages are bound with. */
   readonly binding: Binding;
+  /** `BindOptions.reply`. */
   readonly reply: StandardSchemaV1 | undefined;
+  /** `BindOptions.summary`. */
   readonly summary: string | undefined;
+  /** `BindOptions.jsonSchema`. */
   readonly jsonSchema: object | undefined;
 }
 
 const BINDING: unique symbol = Symbol("ferry.binding");
 
+/** The handler `bind` returns: the same function, with its binding attached for ferry to read. */
 export type BoundHandler<B extends Binding> = ((caller: Caller, message: BoundMessage<B>) => unknown) & {
   readonly [BINDING]: BindingInfo;
 };

@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import type { Document } from "@xmldom/xmldom";
 import { PayloadBindingError } from "../errors.ts";
 
+/** A W3C DOM Document (xmldom's): what a message bound as "xml" is, and what a handler may return as text. */
 export type { Document };
 
 type XmlDom = typeof import("@xmldom/xmldom");

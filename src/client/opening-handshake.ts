@@ -8,23 +8,37 @@ import { acceptKey, generateKey, hasToken, headersFromRaw, WEBSOCKET_VERSION } f
 import { acceptDeflateResponse, type DeflateParameters, deflateOffer } from "../protocol/permessage-deflate-negotiation.ts";
 import type { ClientCookie, ResolvedClientConfiguration } from "./client-configuration.ts";
 
+/** A `Set-Cookie` header of the handshake response, parsed (RFC 6265 §5.2). */
 export interface ResponseCookie {
+  /** The cookie's name. */
   name: string;
+  /** The cookie's value, as sent. */
   value: string;
+  /** The `Path` attribute. */
   path?: string;
+  /** The `Domain` attribute, without a leading dot. */
   domain?: string;
+  /** The `Expires` attribute, as sent (an HTTP date). */
   expires?: string;
+  /** The `Max-Age` attribute, in seconds. */
   maxAge?: number;
+  /** Whether the cookie has the `Secure` attribute. */
   secure?: boolean;
+  /** Whether the cookie has the `HttpOnly` attribute. */
   httpOnly?: boolean;
+  /** The `SameSite` attribute, as sent ("Strict", "Lax", "None"). */
   sameSite?: string;
 }
 
 /** The handshake's HTTP response, as `getHttpResponse()` returns it. */
 export interface HttpResponse {
+  /** The status code: 101 for a connected client. */
   status: number;
+  /** The reason phrase of the status line ("Switching Protocols"). */
   statusText: string;
+  /** The response headers (WHATWG `Headers`: names case-insensitive). */
   headers: Headers;
+  /** The cookies of its `Set-Cookie` headers. */
   cookies: ResponseCookie[];
 }
 

@@ -44,10 +44,16 @@ export abstract class PeerHandle {
     return this.connection.send(opcode, payload, this.writeTimeout) ?? RESOLVED;
   }
 
+  /**
+   * Sends a text message, fragmented at `maxFrameSize` on code-point boundaries. Resolves once
+   * it is queued for the socket; waits while more than `maxQueuedBytes` are unsent. Rejects
+   * with `ConnectionClosureError` after close (and `WriteTimedOutError` past a client's `writeTimeout`).
+   */
   writeTextMessage(text: string): Promise<void> {
     return this.sendData(OP_TEXT, text);
   }
 
+  /** Sends a binary message; resolves and rejects as `writeTextMessage` does. */
   writeBinaryMessage(data: Uint8Array | ArrayBuffer): Promise<void> {
     return this.sendData(OP_BINARY, toBytes(data));
   }
@@ -87,10 +93,12 @@ export abstract class PeerHandle {
     for await (const element of iterateStream(stream)) await this.writeMessage(element);
   }
 
+  /** Sends a ping; rejects with `CorruptedFrameError` for more than 125 bytes, `ConnectionClosureError` after close. */
   ping(data: Uint8Array = EMPTY): Promise<void> {
     return this.control(OP_PING, data);
   }
 
+  /** Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. */
   pong(data: Uint8Array = EMPTY): Promise<void> {
     return this.control(OP_PONG, data);
   }
@@ -119,6 +127,7 @@ export abstract class PeerHandle {
     return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
   }
 
+  /** An identifier of the connection, unique in this process, for logs and maps. */
   getConnectionId(): string {
     return this.connection.id;
   }
@@ -128,10 +137,12 @@ export abstract class PeerHandle {
     return (this.connection.socket as Partial<TLSSocket>).encrypted === true;
   }
 
+  /** Keeps a value with this connection (a user id, a subscription) until it is removed. */
   setAttribute(key: string, value: unknown): void {
     (this.#attributes ??= new Map()).set(key, value);
   }
 
+  /** The value set under `key`; undefined when none was. */
   getAttribute(key: string): unknown {
     return this.#attributes?.get(key);
   }

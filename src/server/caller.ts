@@ -4,8 +4,11 @@ import { PeerHandle } from "../connection/peer-handle.ts";
 /** @internal Held by ferry only: users receive Callers, they do not make them. */
 export const CALLER_KEY: unique symbol = Symbol("ferry.Caller");
 
+/** Where a connection comes from, as its socket sees it. */
 export interface RemoteAddress {
+  /** The peer's IP address ("" once the socket is gone). */
   host: string;
+  /** The peer's TCP port (0 once the socket is gone). */
   port: number;
 }
 
@@ -35,6 +38,7 @@ export class Caller extends PeerHandle {
     return this.#connection.closeTimeout;
   }
 
+  /** The peer's address and port, as the socket sees them (no `X-Forwarded-For`). */
   get remoteAddress(): RemoteAddress {
     const socket = this.#connection.socket;
     return { host: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
