@@ -29,6 +29,9 @@ const EMPTY = new Uint8Array(0);
 export abstract class PeerHandle {
   #attributes: Map<string, unknown> | undefined;
 
+  /** Protected so that the published types, which hide Caller's constructor, do not offer `new Caller()`. */
+  protected constructor() {}
+
   /** @internal The connection writes go to now (a retrying client swaps it). */
   protected abstract get connection(): Connection;
   /** @internal Seconds `close()` waits for the peer by default. */

@@ -49,7 +49,7 @@ async function succeed(command: string, args: string[], cwd: string): Promise<Ru
 /** What a user's TypeScript file does with the package: every kind of export, used as documented. */
 const SAMPLE = `
 import {
-  bind, type Caller, Client, closeFrame, CorruptedFrameError, Listener, NORMAL_CLOSURE, type Service,
+  bind, Caller, Client, closeFrame, CorruptedFrameError, Listener, NORMAL_CLOSURE, type Service,
   type UpgradeRequest, UpgradeError, WebSocketError, type WebSocketErrorCode, toAsyncAPI,
 } from "ferry";
 
@@ -89,6 +89,8 @@ export async function main(port: number): Promise<string> {
   }
   // @ts-expect-error the connection layer is not part of the public types
   void client.connection;
+  // @ts-expect-error ferry makes Callers, users receive them
+  void new Caller();
   console.log(toAsyncAPI(listener).asyncapi);
   await listener.gracefulStop();
   return text;
