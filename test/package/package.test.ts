@@ -146,6 +146,22 @@ describe("the packed package, installed into an empty project", { timeout: 240_0
     assert.deepEqual(strays, []);
   });
 
+  test("every export has types, import and default conditions, types first; bufferutil is an optional peer", async () => {
+    const manifest = JSON.parse(await readFile(join(app, "node_modules/ferry/package.json"), "utf8")) as {
+      exports: Record<string, unknown>;
+      peerDependencies?: Record<string, string>;
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+      dependencies?: Record<string, string>;
+    };
+    assert.equal(manifest.exports["./package.json"], "./package.json");
+    for (const [subpath, target] of Object.entries(manifest.exports)) {
+      if (subpath === "./package.json") continue;
+      assert.deepEqual(Object.keys(target as object), ["types", "import", "default"], `exports["${subpath}"]`);
+    }
+    assert.ok(manifest.peerDependencies?.["bufferutil"] !== undefined && manifest.peerDependenciesMeta?.["bufferutil"]?.optional === true);
+    assert.equal(manifest.dependencies?.["bufferutil"], undefined);
+  });
+
   test("imports and runs: a listener and a client talk, and ferry/package.json resolves", async () => {
     await writeFile(join(app, "runtime.mjs"), RUNTIME);
     const result = await succeed(process.execPath, ["runtime.mjs"], app);
