@@ -13,8 +13,8 @@ import { dirname, join, relative, resolve } from "node:path";
 const root = resolve(import.meta.dirname, "..");
 const dist = join(root, "dist");
 
-/** Relative specifiers in `from "…"`, `import("…")` and `import "…"`. */
-const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])(\.{1,2}\/[^"']*?)\.ts\2/g;
+/** Relative specifiers of `.ts` or `.js` files in `from "…"`, `import("…")` and `import "…"`. */
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(["'])(\.{1,2}\/[^"']*?)\.[jt]s\2/g;
 
 function compile(): void {
   rmSync(dist, { recursive: true, force: true });

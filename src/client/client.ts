@@ -196,7 +196,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   /**
    * The next message, which must be text. Rejects with `PayloadBindingError` on a binary
    * message (consumed), `ReadTimedOutError` after `readTimeout` seconds, `ConnectionClosureError`
-   * when a close frame comes first.
+   * when a close frame comes first, `ConnectionError` when the connection is lost without one.
    */
   async readTextMessage(): Promise<string> {
     const message = await this.#next();

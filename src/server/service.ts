@@ -42,8 +42,8 @@ export interface ServiceMethods {
   onIdleTimeout?(caller: Caller): unknown;
   /**
    * The connection is over: `statusCode` is the peer's close code (1005 when its frame had
-   * none, 1006 when TCP dropped without one), `reason` its reason ("" when none). Called once;
-   * its return value is ignored.
+   * none, 1006 when TCP dropped without one), or the code ferry sent when it failed the
+   * connection; `reason` is the reason ("" when none). Called once; its return value is ignored.
    */
   onClose?(caller: Caller, statusCode: number, reason: string): unknown;
   /**
