@@ -15,15 +15,20 @@ export type { CompressionOptions } from "./connection/compression.ts";
 export type { BindingKind } from "./binding/kinds.ts";
 export { bind } from "./server/bind.ts";
 export type { BoundHandler } from "./server/bind.ts";
-export type { Binding, BindOptions, BoundMessage, JsonValue } from "./binding/bind.ts";
+export type { Binding, BindingInfo, BindOptions, BoundMessage, JsonValue, WithBinding } from "./binding/bind.ts";
 export type { Document } from "./binding/xml.ts";
 export { toAsyncAPI } from "./asyncapi/asyncapi-document.ts";
 export type { AsyncAPIOptions, DescribableListener } from "./asyncapi/asyncapi-document.ts";
 export type {
   AsyncAPIChannel,
+  AsyncAPICorrelationId,
   AsyncAPIDocument,
+  AsyncAPIInfo,
   AsyncAPIMessage,
   AsyncAPIOperation,
+  AsyncAPIOperationReply,
+  AsyncAPIParameter,
+  AsyncAPIReference,
   AsyncAPIServer,
   JsonSchema,
 } from "./asyncapi/document.ts";
@@ -70,4 +75,4 @@ export {
   WebSocketError,
   WriteTimedOutError,
 } from "./errors.ts";
-export type { UpgradeErrorOptions, WebSocketErrorOptions } from "./errors.ts";
+export type { UpgradeErrorOptions, WebSocketErrorCode, WebSocketErrorOptions } from "./errors.ts";

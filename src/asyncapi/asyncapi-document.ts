@@ -25,11 +25,13 @@ import { componentKey, SchemaComponents } from "./schema-components.ts";
 import { serverObject } from "./servers.ts";
 import { type ServiceMessage, serviceMessages } from "./service-messages.ts";
 
+/** What `toAsyncAPI` cannot learn from the listener: the document's info and servers. */
 export interface AsyncAPIOptions {
-  /** [`"WebSocket API"`] */
+  /** The API's title. [`"WebSocket API"`] */
   title?: string;
   /** The API's version. ["1.0.0"] */
   version?: string;
+  /** What the API is for (CommonMark allowed). [none] */
   description?: string;
   /** Where the services run, by name: a URL ("wss://api.example.com") or a server object. */
   servers?: Record<string, string | AsyncAPIServer>;

@@ -25,6 +25,7 @@ function copy(schema: object): JsonSchema {
  * defaults, which is what a client sends and reads. The hook comes first, then the library's
  * Standard JSON Schema; a type it cannot express (a Date, say) becomes "any" where the
  * library allows, and a schema ferry cannot convert at all describes any value.
+ * @internal
  */
 export function jsonSchemaOf(schema: StandardSchemaV1, hook?: JsonSchemaHook): JsonSchema {
   const fromHook = hook?.(schema);
@@ -71,7 +72,7 @@ function requireProperty(schema: JsonSchema, name: string): void {
   if (!required.includes(name)) schema["required"] = [...required, name];
 }
 
-/** The constant a property of an object schema must have, if it is a single string. */
+/** @internal The constant a property of an object schema must have, if it is a single string. */
 export function constantOf(schema: JsonSchema, property: string): string | undefined {
   const properties = schema["properties"];
   if (!isRecord(properties)) return undefined;
@@ -82,7 +83,7 @@ export function constantOf(schema: JsonSchema, property: string): string | undef
   return Array.isArray(values) && values.length === 1 && typeof values[0] === "string" ? values[0] : undefined;
 }
 
-/** The schema of a property, looking through `allOf`. */
+/** @internal The schema of a property, looking through `allOf`. */
 export function propertyOf(schema: JsonSchema, property: string): JsonSchema | undefined {
   const properties = schema["properties"];
   if (isRecord(properties) && isRecord(properties[property])) return properties[property];
@@ -112,6 +113,7 @@ function takeDefinitions(schema: JsonSchema): JsonSchema {
  * A schema whose root is only a reference to one of its definitions (zod writes that for a
  * schema with `.meta({ id })`), with that definition inlined at the root, so that its
  * properties can be read and extended; other schemas as they are.
+ * @internal
  */
 export function inlineRoot(schema: JsonSchema): JsonSchema {
   const keywords = Object.keys(schema).filter((keyword) => !(DEFINITIONS as readonly string[]).includes(keyword));
@@ -124,6 +126,7 @@ export function inlineRoot(schema: JsonSchema): JsonSchema {
 /**
  * The schema of a dispatched message: an object whose dispatcher key holds the value. The
  * key is added (as a constant, required) when the schema does not pin it already.
+ * @internal
  */
 export function withDispatcherValue(original: JsonSchema, key: string, value: string): JsonSchema {
   const schema = inlineRoot(original);
@@ -145,6 +148,7 @@ export function withDispatcherValue(original: JsonSchema, key: string, value: st
 /**
  * Adds the stream id a request carried to a reply's object schema: ferry copies it into each
  * object it sends back (SPEC §6). Schemas of another shape are left alone.
+ * @internal
  */
 export function withStreamId(schema: JsonSchema, key: string, idSchema: JsonSchema, required: boolean): JsonSchema {
   if (!isPlainObjectSchema(schema)) return schema;
@@ -154,7 +158,7 @@ export function withStreamId(schema: JsonSchema, key: string, idSchema: JsonSche
   return schema;
 }
 
-/** Whether a property is in a schema's `required` list. */
+/** @internal Whether a property is in a schema's `required` list. */
 export function isRequired(schema: JsonSchema, property: string): boolean {
   const required = schema["required"];
   return Array.isArray(required) && required.includes(property);
@@ -171,6 +175,7 @@ function resolveLocal(schema: JsonSchema, root: JsonSchema): JsonSchema {
   return isRecord(definitions) && isRecord(definitions[name]) ? definitions[name] : schema;
 }
 
+/** @internal */
 export function decodePointerSegment(segment: string): string {
   let decoded = segment;
   try {
@@ -181,10 +186,12 @@ export function decodePointerSegment(segment: string): string {
   return decoded.replace(/~1/g, "/").replace(/~0/g, "~");
 }
 
+/** @internal */
 export function encodePointerSegment(segment: string): string {
   return segment.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
+/** @internal */
 export interface DispatchedBranch {
   /** The dispatcher value the branch pins, when it pins one. */
   value: string | undefined;
@@ -195,6 +202,7 @@ export interface DispatchedBranch {
  * A reply schema split into one schema per dispatcher value: a union (`oneOf`/`anyOf`) whose
  * every member pins the key, as a discriminated union does, gives one message per member
  * ("next", "error", "complete"); anything else is one message.
+ * @internal
  */
 export function splitByDispatcherValue(original: JsonSchema, key: string | undefined): DispatchedBranch[] {
   const schema = inlineRoot(original);

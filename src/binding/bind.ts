@@ -5,6 +5,7 @@ import type { Document } from "./xml.ts";
 /** What a handler asks for: a kind (SPEC §5) or any Standard Schema (zod, valibot, arktype…). */
 export type Binding = BindingKind | "xml" | StandardSchemaV1;
 
+/** A value JSON can carry: what a message bound as "json" is. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** The message type a binding delivers. */
@@ -20,6 +21,7 @@ export type BoundMessage<B extends Binding> = B extends "text"
           ? StandardSchemaV1.InferOutput<B>
           : never;
 
+/** What `bind` records beside the binding, for the AsyncAPI description. */
 export interface BindOptions {
   /** The schema of what the handler sends back, for the AsyncAPI description. */
   reply?: StandardSchemaV1;
@@ -32,10 +34,15 @@ export interface BindOptions {
   jsonSchema?: object;
 }
 
+/** What a `bind` call declared, kept on the handler it returns. */
 export interface BindingInfo {
+  /** The kind or schema messages are bound with. */
   readonly binding: Binding;
+  /** `BindOptions.reply`. */
   readonly reply: StandardSchemaV1 | undefined;
+  /** `BindOptions.summary`. */
   readonly summary: string | undefined;
+  /** `BindOptions.jsonSchema`. */
   readonly jsonSchema: object | undefined;
 }
 
@@ -45,7 +52,7 @@ const BINDING: unique symbol = Symbol("ferry.binding");
 export type WithBinding<F> = F & { readonly [BINDING]: BindingInfo };
 
 /**
- * A copy of `handler` that carries `binding`, so that dispatch and the AsyncAPI description
+ * @internal A copy of `handler` that carries `binding`, so that dispatch and the AsyncAPI description
  * can read it. What the handler's first parameter is, binding does not know: the server's
  * `bind` makes it the Caller.
  */
@@ -57,7 +64,7 @@ export function withBinding<A, M>(binding: Binding, handler: (first: A, message:
   return Object.defineProperty(bound, BINDING, { value: info }) as WithBinding<(first: A, message: M) => unknown>;
 }
 
-/** The binding declared with `bind`, if the method has one. */
+/** @internal The binding declared with `bind`, if the method has one. */
 export function bindingOf(method: unknown): BindingInfo | undefined {
   return typeof method === "function" ? (method as Partial<WithBinding<unknown>>)[BINDING] : undefined;
 }

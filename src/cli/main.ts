@@ -37,7 +37,13 @@ switch (command) {
   case "asyncapi":
     // The module may have started servers of its own: the document is out, so exit.
     process.exit(await asyncapiCommand(rest));
+  case "--help":
+  case "-h":
+  case "help":
+    console.log(USAGE);
+    break;
   default:
+    // Usage goes to stderr when it answers a mistake, so that it never pollutes piped output.
     console.error(USAGE);
-    process.exitCode = command === undefined || command === "--help" ? 0 : 2;
+    process.exitCode = command === undefined ? 0 : 2;
 }

@@ -1,8 +1,11 @@
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { Client } from "./client.ts";
 
+/** A cookie the client sends with its opening handshake, where its `path` and `domain` apply. */
 export interface ClientCookie {
+  /** The cookie's name. */
   name: string;
+  /** The cookie's value, sent as is. */
   value: string;
   /** Sent only for request paths under this one. */
   path?: string;
@@ -10,15 +13,22 @@ export interface ClientCookie {
   domain?: string;
 }
 
-/** Credentials sent with the opening handshake. */
+/** Credentials sent with the opening handshake: `Authorization: Basic` for a user name and password, `Bearer` for a token. */
 export type ClientAuth = { username: string; password: string } | { token: string };
 
+/** The client's hooks for control frames (SPEC §10); the client itself is passed as the caller. */
 export interface PingPongHandler {
   /** Answers a ping: return the pong's bytes (or call client.pong()). Without it, pongs are automatic. */
   onPing?(client: Client, data: Uint8Array): Uint8Array | void | Promise<Uint8Array | void>;
+  /** A pong came from the server (an answer to `client.ping()`, or unsolicited). */
   onPong?(client: Client, data: Uint8Array): void | Promise<void>;
 }
 
+/**
+ * How the client rides over I/O errors (SPEC §10): the first connect retries, and a read or
+ * write that meets a lost connection reconnects and carries on. Retry n (from 0) waits
+ * `min(interval × backOffFactor^n, maxWaitInterval)` seconds.
+ */
 export interface RetryConfig {
   /** Retries after the first attempt; 0: no limit. [0] */
   maxCount?: number;
@@ -30,6 +40,7 @@ export interface RetryConfig {
   maxWaitInterval?: number;
 }
 
+/** TLS settings of a `wss:` client. File paths are read when the client connects; an unreadable one rejects with `SslError`. */
 export interface ClientSecureSocket {
   /** false: no certificate verification at all. [true] */
   enable?: boolean;
@@ -43,14 +54,17 @@ export interface ClientSecureSocket {
   serverName?: string;
 }
 
+/** Settings of `Client.connect` (SPEC §10). Times in seconds, sizes in bytes. */
 export interface ClientConfiguration {
   /** Sub-protocols to offer; the server must pick one of them. [[]] */
   subProtocols?: readonly string[];
+  /** Headers added to the opening handshake request (not the WebSocket ones ferry sets). */
   customHeaders?: Readonly<Record<string, string>>;
   /** Seconds a read waits for a message; -1: forever. [-1] */
   readTimeout?: number;
   /** Seconds a write waits for room in the queue; -1: forever. [-1] */
   writeTimeout?: number;
+  /** TLS settings for `wss:` URLs. [system certificate authorities, verified] */
   secureSocket?: ClientSecureSocket;
   /** Inbound frame limit (over it: close 1009) and outbound fragment size. [65536] */
   maxFrameSize?: number;
@@ -60,9 +74,13 @@ export interface ClientConfiguration {
   compression?: CompressionOptions;
   /** Seconds allowed for the opening handshake. [300] */
   handShakeTimeout?: number;
+  /** Cookies sent with the opening handshake, where their `path` and `domain` apply. [[]] */
   cookies?: readonly ClientCookie[];
+  /** Credentials sent in the handshake's `Authorization` header. [none] */
   auth?: ClientAuth;
+  /** Hooks for the server's pings and pongs. [pongs sent automatically] */
   pingPongHandler?: PingPongHandler;
+  /** Reconnects on I/O errors. [no retries] */
   retryConfig?: RetryConfig;
   /** Whether schemas validate what readMessage binds. [true] */
   validation?: boolean;
@@ -72,6 +90,7 @@ export interface ClientConfiguration {
   maxQueuedBytes?: number;
 }
 
+/** @internal */
 export interface ResolvedClientConfiguration {
   subProtocols: readonly string[];
   customHeaders: Readonly<Record<string, string>>;
@@ -98,6 +117,7 @@ function seconds(name: string, value: number): number {
   return value;
 }
 
+/** @internal */
 export function resolveClientConfiguration(config: ClientConfiguration): ResolvedClientConfiguration {
   const maxFrameSize = config.maxFrameSize ?? 65536;
   const retry = config.retryConfig;

@@ -41,17 +41,24 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     this.#inbox = new MessageInbox(config.maxQueuedBytes);
   }
 
-  /** Opens a connection to a `ws:` or `wss:` URL, retrying on I/O errors per `retryConfig`. */
+  /**
+   * Opens a connection to a `ws:` or `wss:` URL, retrying on I/O errors per `retryConfig`.
+   * Rejects with `ConnectionError` (bad URL, refused, reset, retries given up),
+   * `InvalidHandshakeError` (an answer other than a valid 101), `HandshakeTimedOutError`
+   * (no answer within `handShakeTimeout` seconds) or `SslError` (TLS failed).
+   */
   static async connect(url: string | URL, config: ClientConfiguration = {}): Promise<Client> {
     const client = new Client(parseWebSocketUrl(url), resolveClientConfiguration(config));
     await client.#establish();
     return client;
   }
 
+  /** @internal */
   protected get connection(): Connection {
     return this.#connection;
   }
 
+  /** @internal */
   protected get defaultCloseTimeout(): number {
     return DEFAULT_CLOSE_TIMEOUT;
   }
@@ -137,11 +144,12 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return this.#reconnecting;
   }
 
-  /** Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
+  /** @internal Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
   protected override get writeTimeout(): number {
     return this.#config.writeTimeout;
   }
 
+  /** @internal */
   protected override sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
     return this.#config.retry === undefined ? super.sendData(opcode, payload) : this.#sendWithRetry(opcode, payload);
   }
@@ -166,6 +174,11 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     if (connection === this.#connection) await this.#reconnect();
   }
 
+  /**
+   * Sends a close frame and waits (up to `timeout` seconds [60], -1 forever) for the server's;
+   * TCP is closed either way. During a reconnect, closes the new connection. Rejects with
+   * `ConnectionClosureError` for an invalid code, a second close, or no answer in time.
+   */
   override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
     // A close during a reconnect closes the new connection, not the one already lost.
     if (this.#reconnecting !== undefined) await this.#reconnecting;
@@ -180,12 +193,18 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return this.#inbox.take(this.#config.readTimeout);
   }
 
+  /**
+   * The next message, which must be text. Rejects with `PayloadBindingError` on a binary
+   * message (consumed), `ReadTimedOutError` after `readTimeout` seconds, `ConnectionClosureError`
+   * when a close frame comes first, `ConnectionError` when the connection is lost without one.
+   */
   async readTextMessage(): Promise<string> {
     const message = await this.#next();
     if (typeof message !== "string") throw new PayloadBindingError("data binding failed: expected a text message, got a binary one");
     return message;
   }
 
+  /** The next message, which must be binary; rejects as `readTextMessage` does, on a text message with `PayloadBindingError`. */
   async readBinaryMessage(): Promise<Uint8Array> {
     const message = await this.#next();
     if (typeof message === "string") throw new PayloadBindingError("data binding failed: expected a binary message, got a text one");
@@ -220,6 +239,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return this.#handshake.response;
   }
 
+  /** The sub-protocol the server chose from `subProtocols`; undefined when none was. */
   getNegotiatedSubProtocol(): string | undefined {
     return this.#handshake.subProtocol;
   }

@@ -8,26 +8,41 @@ import { acceptKey, generateKey, hasToken, headersFromRaw, WEBSOCKET_VERSION } f
 import { acceptDeflateResponse, type DeflateParameters, deflateOffer } from "../protocol/permessage-deflate-negotiation.ts";
 import type { ClientCookie, ResolvedClientConfiguration } from "./client-configuration.ts";
 
+/** A `Set-Cookie` header of the handshake response, parsed (RFC 6265 §5.2). */
 export interface ResponseCookie {
+  /** The cookie's name. */
   name: string;
+  /** The cookie's value, as sent. */
   value: string;
+  /** The `Path` attribute. */
   path?: string;
+  /** The `Domain` attribute, without a leading dot. */
   domain?: string;
+  /** The `Expires` attribute, as sent (an HTTP date). */
   expires?: string;
+  /** The `Max-Age` attribute, in seconds. */
   maxAge?: number;
+  /** Whether the cookie has the `Secure` attribute. */
   secure?: boolean;
+  /** Whether the cookie has the `HttpOnly` attribute. */
   httpOnly?: boolean;
+  /** The `SameSite` attribute, as sent ("Strict", "Lax", "None"). */
   sameSite?: string;
 }
 
 /** The handshake's HTTP response, as `getHttpResponse()` returns it. */
 export interface HttpResponse {
+  /** The status code: 101 for a connected client. */
   status: number;
+  /** The reason phrase of the status line ("Switching Protocols"). */
   statusText: string;
+  /** The response headers (WHATWG `Headers`: names case-insensitive). */
   headers: Headers;
+  /** The cookies of its `Set-Cookie` headers. */
   cookies: ResponseCookie[];
 }
 
+/** @internal */
 export interface Handshake {
   socket: Socket;
   head: Buffer;
@@ -40,7 +55,7 @@ export interface Handshake {
 /** A non-101 answer's body is kept for the error, up to this many bytes. */
 const MAX_ERROR_BODY = 64 * 1024;
 
-/** Checks a `ws:`/`wss:` URL and returns it parsed. */
+/** @internal Checks a `ws:`/`wss:` URL and returns it parsed. */
 export function parseWebSocketUrl(url: string | URL): URL {
   let parsed: URL;
   try {
@@ -55,7 +70,7 @@ export function parseWebSocketUrl(url: string | URL): URL {
   return parsed;
 }
 
-/** RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the letter. */
+/** @internal RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the letter. */
 export function openingHandshake(url: URL, config: ResolvedClientConfiguration): Promise<Handshake> {
   const key = generateKey();
   const headers: Record<string, string> = {
@@ -203,7 +218,7 @@ function describeResponse(res: IncomingMessage): HttpResponse {
   };
 }
 
-/** RFC 6265 §5.2, enough of it to report cookies to the caller. */
+/** @internal RFC 6265 §5.2, enough of it to report cookies to the caller. */
 export function parseSetCookie(line: string): ResponseCookie | undefined {
   const [pair = "", ...attributes] = line.split(";");
   const eq = pair.indexOf("=");

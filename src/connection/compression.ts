@@ -35,7 +35,7 @@ export interface CompressionOptions {
   concurrency?: number;
 }
 
-/** Runs at most `concurrency` zlib jobs at once, the rest in arrival order. */
+/** @internal Runs at most `concurrency` zlib jobs at once, the rest in arrival order. */
 export class ZlibLimiter {
   private running = 0;
   private queue: (() => void)[] = [];
@@ -73,7 +73,7 @@ export class ZlibLimiter {
  */
 const limiters = new Map<number, ZlibLimiter>();
 
-/** The resolved options, shared by every connection of one service or client. */
+/** @internal The resolved options, shared by every connection of one service or client. */
 export interface ResolvedCompression {
   /** What the server imposes, or what the client offers. */
   request: DeflateRequest;
@@ -89,7 +89,7 @@ function windowBits(name: string, value: number | undefined): number | undefined
   return value;
 }
 
-/** Defaults differ by role: a server keeps idle connections free of zlib state; a client takes what the server allows. */
+/** @internal Defaults differ by role: a server keeps idle connections free of zlib state; a client takes what the server allows. */
 export function resolveCompression(options: CompressionOptions = {}, role: "server" | "client"): ResolvedCompression {
   const server = role === "server";
   const threshold = options.threshold ?? 1024;
@@ -114,12 +114,16 @@ export function resolveCompression(options: CompressionOptions = {}, role: "serv
   };
 }
 
+/** @internal */
 export const O_PLAIN = 0;
+/** @internal */
 export const O_DEFLATE = 1;
+/** @internal */
 export const O_CLOSE = 2;
+/** @internal */
 export const O_END = 3;
 
-/** A write that waits for the compression before it: each leaves in the order it was made. */
+/** @internal A write that waits for the compression before it: each leaves in the order it was made. */
 export interface OutboundEntry {
   kind: number;
   opcode: number;
@@ -132,7 +136,7 @@ export interface OutboundEntry {
   output: Buffer | undefined;
 }
 
-/** permessage-deflate state of one connection: the codec, and writes held in order behind a compression. */
+/** @internal permessage-deflate state of one connection: the codec, and writes held in order behind a compression. */
 export class MessageCompression {
   readonly codec: PerMessageDeflate;
   readonly settings: ResolvedCompression;

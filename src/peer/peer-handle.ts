@@ -22,7 +22,7 @@ import { MAX_CONTROL_PAYLOAD, OP_BINARY, OP_PING, OP_PONG, OP_TEXT } from "../pr
 import { truncateUtf8 } from "../protocol/utf8.ts";
 
 /**
- * What every write queued at once returns. The server compares a reply's write with it, so
+ * @internal What every write queued at once returns. The server compares a reply's write with it, so
  * that the common case, a reply that fits in the queue, costs no promise and no microtask.
  */
 export const WRITTEN: Promise<void> = Promise.resolve();
@@ -30,7 +30,7 @@ const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;
 
-/** How many times `pong()` was called: an `onPing` that called it needs no automatic pong (SPEC §4). */
+/** @internal How many times `pong()` was called: an `onPing` that called it needs no automatic pong (SPEC §4). */
 export function pongCalls(handle: PeerHandle): number {
   return readPongCalls(handle);
 }
@@ -59,25 +59,34 @@ export abstract class PeerHandle {
     readPongCalls = (handle) => handle.#pongCalls;
   }
 
-  /** The connection writes go to now (a retrying client swaps it). */
+  /** Protected so that the published types, which hide Caller's constructor, do not offer `new Caller()`. */
+  protected constructor() {}
+
+  /** @internal The connection writes go to now (a retrying client swaps it). */
   protected abstract get connection(): Connection;
-  /** Seconds `close()` waits for the peer by default. */
+  /** @internal Seconds `close()` waits for the peer by default. */
   protected abstract get defaultCloseTimeout(): number;
 
-  /** Seconds a write may wait for room in the queue; -1: no limit. */
+  /** @internal Seconds a write may wait for room in the queue; -1: no limit. */
   protected get writeTimeout(): number {
     return -1;
   }
 
-  /** Queues one data message; a retrying client overrides this to reconnect and send again. */
+  /** @internal Queues one data message; a retrying client overrides this to reconnect and send again. */
   protected sendData(opcode: number, payload: string | Uint8Array): Promise<void> {
     return this.connection.send(opcode, payload, this.writeTimeout) ?? WRITTEN;
   }
 
+  /**
+   * Sends a text message, fragmented at `maxFrameSize` on code-point boundaries. Resolves once
+   * it is queued for the socket; waits while more than `maxQueuedBytes` are unsent. Rejects
+   * with `ConnectionClosureError` after close (and `WriteTimedOutError` past a client's `writeTimeout`).
+   */
   writeTextMessage(text: string): Promise<void> {
     return this.sendData(OP_TEXT, text);
   }
 
+  /** Sends a binary message; resolves and rejects as `writeTextMessage` does. */
   writeBinaryMessage(data: Uint8Array | ArrayBuffer): Promise<void> {
     return this.sendData(OP_BINARY, toBytes(data));
   }
@@ -118,8 +127,17 @@ export abstract class PeerHandle {
     return text === undefined ? WRITTEN : this.writeTextMessage(text);
   }
 
-  /** A close frame as a value: a reason over 123 bytes is cut on a character boundary rather than refused. */
+  /**
+   * A close frame as a value: a reason over 123 bytes is cut on a character boundary rather
+   * than refused. One with a status that may not travel drops TCP without a close frame and
+   * is logged (SPEC §7): a peer kept waiting for a close that cannot come is worse.
+   */
   private writeClose(frame: CloseFrame): Promise<void> {
+    if (!frame.valid) {
+      logError(`a close frame with the invalid status ${frame.status} was written; dropping the connection`);
+      this.connection.destroy();
+      return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid status code: ${frame.status}`));
+    }
     const reason = frame.reason ?? "";
     const sent = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
     if (sent !== reason) logError(`a close reason of ${Buffer.byteLength(reason)} bytes was cut to ${MAX_CLOSE_REASON_BYTES}`);
@@ -161,10 +179,12 @@ export abstract class PeerHandle {
     connection.closeNow(1011, truncateUtf8(`streaming failed: ${detail}`, MAX_CLOSE_REASON_BYTES));
   }
 
+  /** Sends a ping; rejects with `CorruptedFrameError` for more than 125 bytes, `ConnectionClosureError` after close. */
   ping(data: Uint8Array = EMPTY): Promise<void> {
     return this.control(OP_PING, data);
   }
 
+  /** Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. */
   pong(data: Uint8Array = EMPTY): Promise<void> {
     this.#pongCalls++;
     return this.control(OP_PONG, data);
@@ -194,6 +214,7 @@ export abstract class PeerHandle {
     return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
   }
 
+  /** An identifier of the connection, unique in this process, for logs and maps. */
   getConnectionId(): string {
     return this.connection.id;
   }
@@ -203,10 +224,12 @@ export abstract class PeerHandle {
     return (this.connection.socket as Partial<TLSSocket>).encrypted === true;
   }
 
+  /** Keeps a value with this connection (a user id, a subscription) until it is removed. */
   setAttribute(key: string, value: unknown): void {
     (this.#attributes ??= new Map()).set(key, value);
   }
 
+  /** The value set under `key`; undefined when none was. */
   getAttribute(key: string): unknown {
     return this.#attributes?.get(key);
   }

@@ -18,6 +18,7 @@ import { ServiceSession } from "./service-session.ts";
 import { checkOpeningHandshake, isOriginAllowed, type Refusal } from "./upgrade-handshake.ts";
 import { createUpgradeRequest } from "./upgrade-request.ts";
 
+/** How a listener with a server of its own answers plain HTTP (`ListenerConfiguration.http1Settings`). */
 export interface Http1Settings {
   /** Keep-alive of the plain HTTP answers: AUTO follows the request's HTTP version. ["AUTO"] */
   keepAlive?: "AUTO" | "ALWAYS" | "NEVER";
@@ -28,6 +29,7 @@ export interface Http1Settings {
   maxPipelinedRequests?: number;
 }
 
+/** Bounds on the upgrade request, each with its HTTP status (`ListenerConfiguration.requestLimits`). */
 export interface RequestLimits {
   /** Longest request target; longer → 414. [4096] */
   maxUriLength?: number;
@@ -37,9 +39,11 @@ export interface RequestLimits {
   maxEntityBodySize?: number;
 }
 
+/** Settings of a `Listener` (SPEC §2). Times in seconds, sizes in bytes. */
 export interface ListenerConfiguration {
   /** Interface to bind. ["0.0.0.0"] */
   host?: string;
+  /** Keep-alive and pipelining of the plain HTTP answers. */
   http1Settings?: Http1Settings;
   /** Seconds allowed for the whole upgrade request, 0: no limit. [120] */
   timeout?: number;
@@ -47,6 +51,7 @@ export interface ListenerConfiguration {
   server?: string;
   /** Whether permessage-deflate may be negotiated; each service's `compression` says how. [true] */
   webSocketCompressionEnabled?: boolean;
+  /** Longest request target, largest head and largest declared body of an upgrade request. */
   requestLimits?: RequestLimits;
 }
 
@@ -89,7 +94,18 @@ export class Listener {
     this.handlePlainRequest(request, response);
   };
 
+  /**
+   * A listener with an HTTP server of its own, bound on `start()`.
+   * @param port - The TCP port; 0 picks a free one (read it from `port` after `start()`).
+   * @param config - Host, timeouts, limits, compression. [all defaults]
+   * @throws RangeError for a port outside 0–65535 or a negative `timeout`.
+   */
   constructor(port: number, config?: ListenerConfiguration);
+  /**
+   * A listener on an existing `http.Server` or `https.Server`: ferry takes only the upgrade
+   * requests for its paths, and the server's owner calls `listen()`.
+   * @param server - The server to share.
+   */
   constructor(server: AnyServer);
   constructor(portOrServer: number | AnyServer, config?: ListenerConfiguration) {
     this.shared = typeof portOrServer !== "number";
@@ -133,7 +149,10 @@ export class Listener {
     return address !== null && typeof address === "object" ? (address as AddressInfo).port : this.requestedPort;
   }
 
-  /** Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start. */
+  /**
+   * Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start.
+   * @throws RangeError when the service's `config` has a negative timeout or size.
+   */
   attach(path: string, upgradeService: UpgradeService): void {
     const config = resolveServiceConfig(upgradeService.config);
     const connectionOptions: ConnectionOptions = {
@@ -160,6 +179,11 @@ export class Listener {
     this.router.remove(path);
   }
 
+  /**
+   * Starts accepting upgrades: binds the port of a listener of its own (resolves once it
+   * listens, rejects with the `listen` error, such as `EADDRINUSE`), or hooks the upgrade
+   * requests of a shared server. Calling it again while started does nothing.
+   */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;

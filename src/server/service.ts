@@ -11,14 +11,47 @@ import type { Caller, RemoteAddress } from "./caller.ts";
 export interface ServiceMethods {
   /** Headers added to the 101 response. */
   readonly customHeaders?: Readonly<Record<string, string>>;
+  /** The connection is open (the 101 has gone out): greet, subscribe, start per-connection state. */
   onOpen?(caller: Caller): unknown;
+  /**
+   * A whole text message (fragments joined, UTF-8 checked). Also receives text messages a
+   * `dispatcherKey` sent nowhere else. What it returns is sent back.
+   */
   onTextMessage?(caller: Caller, text: string): unknown;
+  /** A whole binary message (fragments joined). What it returns is sent back. */
   onBinaryMessage?(caller: Caller, data: Uint8Array): unknown;
+  /**
+   * Any message no other handler took, bound as SPEC §5 says: JSON by default, or what
+   * `bind(kindOrSchema, handler)` declares. A message that does not bind goes to
+   * `onMessageError`, else `onError`, else closes with 1003.
+   */
   onMessage?(caller: Caller, data: unknown): unknown;
+  /**
+   * A ping came (payload of at most 125 bytes). Return bytes (or call `caller.pong()`) to
+   * choose the pong; when it settles having done neither, the automatic pong goes out. Without
+   * this method a pong with the same payload goes out at once.
+   */
   onPing?(caller: Caller, data: Uint8Array): unknown;
+  /** A pong came (an answer to `caller.ping()` or to `pingInterval`, or unsolicited). Its return value is ignored. */
   onPong?(caller: Caller, data: Uint8Array): unknown;
+  /**
+   * No data frame was read or written for `idleTimeout` seconds (pings and pongs do not
+   * count); called again after each further idle period. The connection closes only if this
+   * returns a close frame.
+   */
   onIdleTimeout?(caller: Caller): unknown;
+  /**
+   * The connection is over: `statusCode` is the peer's close code (1005 when its frame had
+   * none, 1006 when TCP dropped without one), or the code ferry sent when it failed the
+   * connection; `reason` is the reason ("" when none). Called once; its return value is ignored.
+   */
   onClose?(caller: Caller, statusCode: number, reason: string): unknown;
+  /**
+   * Something went wrong on this connection: a protocol violation (after its close frame:
+   * `CorruptedFrameError`, `PayloadTooLargeError`), a message that did not bind, or a handler
+   * that threw (the thrown error, or a `WebSocketError` whose `cause` is the thrown value).
+   * The connection keeps working unless the error closed it; returning a close frame closes it.
+   */
   onError?(caller: Caller, error: WebSocketError): unknown;
 }
 
@@ -34,22 +67,31 @@ export type ServiceLiteral = ServiceMethods & { readonly [method: `on${string}`]
 
 /** Who authenticated on the upgrade (SPEC §9.2). */
 export interface Principal {
+  /** Who the user is: the user store's user name, or the token's subject. */
   readonly userId: string;
+  /** The scopes the user holds. */
   readonly scopes: readonly string[];
+  /** The token's claims (a JWT's payload, or an introspection answer) when a token authenticated the user. */
   readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /** What an upgrade service sees of the HTTP request (SPEC §3). */
 export interface UpgradeRequest {
+  /** The HTTP method: always "GET" by the time `upgrade()` sees it. */
   readonly method: string;
   /** The request path, without its query. */
   readonly path: string;
   /** Values of the `{name}` segments of the attach path. */
   readonly params: Readonly<Record<string, string>>;
+  /** The query string, parsed. */
   readonly query: URLSearchParams;
+  /** The request headers (WHATWG `Headers`: names case-insensitive). */
   readonly headers: Headers;
+  /** The `Cookie` header's cookies, name → value. */
   readonly cookies: ReadonlyMap<string, string>;
+  /** The client's address, as the socket sees it (no `X-Forwarded-For`). */
   readonly remoteAddress: RemoteAddress;
+  /** Whether the request came over TLS. */
   readonly secure: boolean;
   /** The client's certificate under mutual TLS. */
   readonly peerCertificate: PeerCertificate | undefined;
@@ -57,6 +99,7 @@ export interface UpgradeRequest {
   readonly principal: Principal | undefined;
 }
 
+/** How a service attached with `listener.attach()` runs its connections (SPEC §3). Sizes in bytes, times in seconds. */
 export interface ServiceConfig {
   /** Sub-protocols this service speaks; the first the client offers that is listed wins. */
   subProtocols?: readonly string[];
@@ -86,11 +129,22 @@ export interface ServiceConfig {
   compression?: CompressionOptions;
 }
 
+/**
+ * What `upgrade()` gives back: a service accepts the connection (101); an `UpgradeError`,
+ * `AuthnError` or `AuthzError` refuses it with its status, any other `Error` with 400.
+ */
 export type UpgradeResult = Service | ServiceLiteral | Error;
 
 /** What is attached at a path: its configuration and the function that accepts or refuses upgrades. */
 export interface UpgradeService {
+  /** How the path's connections run: limits, timeouts, sub-protocols, dispatch. [all defaults] */
   config?: ServiceConfig;
+  /**
+   * Decides each upgrade request to the path: return (or resolve to) a service to accept,
+   * an error to refuse (see {@link UpgradeResult}). Throwing an `UpgradeError`, `AuthnError`
+   * or `AuthzError` refuses the same way; anything else thrown answers 500 and is logged.
+   * Bounded by the listener's `timeout` (408 past it).
+   */
   upgrade(request: UpgradeRequest): UpgradeResult | Promise<UpgradeResult>;
   /**
    * A service like the ones `upgrade` returns (an instance, or a class with a no-argument
@@ -99,7 +153,7 @@ export interface UpgradeService {
   describe?: Service | (new () => Service);
 }
 
-/** ServiceConfig with every default filled in. */
+/** @internal ServiceConfig with every default filled in. */
 export interface ResolvedServiceConfig {
   subProtocols: readonly string[];
   idleTimeout: number;
@@ -118,6 +172,7 @@ export interface ResolvedServiceConfig {
 
 const MIB = 1024 * 1024;
 
+/** @internal */
 export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServiceConfig {
   const maxFrameSize = config.maxFrameSize ?? 65536;
   const resolved: ResolvedServiceConfig = {
