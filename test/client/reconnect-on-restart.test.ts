@@ -149,6 +149,23 @@ describe("closeCodes", () => {
     });
   }
 
+  test("a write made between the server's 1001 and the end of TCP is sent again on the new connection", async () => {
+    const server = await RawServer.start({ allowHalfOpen: true });
+    const client = await within(Client.connect(`${server.url}/`, { retryConfig: RETRY }));
+    const first = await server.connection(0);
+    first.answerClose = false; // TCP stays open after the close frames: the write meets a closing connection
+    first.sendClose(1001, "deploy");
+    await eventually(() => !client.isOpen(), 2000, "the client to see the close");
+    const write = client.writeTextMessage("between");
+    await sleep(50);
+    assert.equal(server.connections.length, 1, "reconnected before TCP closed");
+    first.end();
+    const second = await server.connection(1);
+    await within(write, 3000, "the write");
+    assert.deepEqual(await second.event(0), { type: "text", text: "between" });
+    await client.close(1000, "", 2);
+  });
+
   test("1000 never reconnects: the pending read gets the close, closed gives it", async () => {
     const server = await RawServer.start();
     const client = await within(Client.connect(`${server.url}/`, { retryConfig: RETRY }));
@@ -225,6 +242,41 @@ describe("onReconnect", () => {
       await client.close(1000, "", 2);
       await server.listener.immediateStop();
     }
+  });
+
+  test("a connection lost while the hook runs: its read fails, and the next connection runs the hook again", async () => {
+    const server = await RawServer.start();
+    const outcomes: string[] = [];
+    const client = await within(
+      Client.connect(`${server.url}/`, {
+        retryConfig: {
+          ...RETRY,
+          async onReconnect(c) {
+            await c.writeTextMessage("login");
+            try {
+              outcomes.push(`ok: ${await c.readTextMessage()}`);
+            } catch (error) {
+              outcomes.push(`failed: ${(error as Error).constructor.name}`);
+              throw error;
+            }
+          },
+        },
+      }),
+    );
+    const pending = client.readTextMessage();
+    (await server.connection(0)).destroy();
+    const second = await server.connection(1);
+    assert.deepEqual(await second.event(0), { type: "text", text: "login" });
+    second.destroy();
+    const third = await server.connection(2, 5000);
+    assert.deepEqual(await third.event(0), { type: "text", text: "login" });
+    third.sendText("welcome back");
+    await eventually(() => outcomes.length === 2, 3000, "the second run of the hook");
+    assert.deepEqual(outcomes, ["failed: ConnectionError", "ok: welcome back"]);
+    third.sendText("for the waiting read");
+    assert.equal(await within(pending, 3000, "the waiting read"), "for the waiting read");
+    assert.equal(client.isOpen(), true);
+    await client.close(1000, "", 2);
   });
 
   test("a hook that throws closes the client (1011) with that error: waiting reads and writes reject with it", async () => {
