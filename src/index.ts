@@ -2,6 +2,7 @@ export { Listener } from "./server/listener.ts";
 export type { ListenerConfiguration, Http1Settings, RequestLimits } from "./server/listener.ts";
 export { Caller } from "./server/caller.ts";
 export { Client } from "./client/client.ts";
+export type { ClientClosure } from "./client/client.ts";
 export type {
   ClientAuth,
   ClientConfiguration,

@@ -38,7 +38,31 @@ export interface RetryConfig {
   backOffFactor?: number;
   /** Seconds a retry waits at most. [30] */
   maxWaitInterval?: number;
+  /**
+   * Close codes from the server that reconnect like a lost connection does: what servers
+   * say when they restart, so that a client rides over a deploy. [[1001, 1012, 1013]]
+   */
+  closeCodes?: readonly number[];
+  /**
+   * Runs after each reconnect, before the reads and writes that were waiting go on: log in
+   * again or re-subscribe here (reads and writes made in it go first). If it throws, the
+   * client closes (1011) and the waiting reads and writes reject with that error.
+   */
+  onReconnect?: (client: Client) => unknown;
 }
+
+/** @internal retryConfig with its defaults applied. */
+export interface ResolvedRetryConfig {
+  maxCount: number;
+  interval: number;
+  backOffFactor: number;
+  maxWaitInterval: number;
+  closeCodes: readonly number[];
+  onReconnect: ((client: Client) => unknown) | undefined;
+}
+
+/** 1001 going away, 1012 service restart, 1013 try again later. */
+const DEFAULT_RETRY_CLOSE_CODES: readonly number[] = [1001, 1012, 1013];
 
 /** TLS settings of a `wss:` client. File paths are read when the client connects; an unreadable one rejects with `SslError`. */
 export interface ClientSecureSocket {
@@ -104,7 +128,7 @@ export interface ResolvedClientConfiguration {
   cookies: readonly ClientCookie[];
   auth: ClientAuth | undefined;
   pingPongHandler: PingPongHandler | undefined;
-  retry: Required<RetryConfig> | undefined;
+  retry: ResolvedRetryConfig | undefined;
   validation: boolean;
   maxMessageSize: number;
   maxQueuedBytes: number;
@@ -141,6 +165,8 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
             interval: retry.interval ?? 1,
             backOffFactor: retry.backOffFactor ?? 1,
             maxWaitInterval: retry.maxWaitInterval ?? 30,
+            closeCodes: retry.closeCodes ?? DEFAULT_RETRY_CLOSE_CODES,
+            onReconnect: retry.onReconnect,
           },
     validation: config.validation ?? true,
     maxMessageSize: config.maxMessageSize ?? 16 * MIB,
@@ -151,6 +177,11 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
     if (!(maxCount >= 0 && interval >= 0 && backOffFactor >= 1 && maxWaitInterval >= 0)) {
       throw new RangeError("retryConfig: maxCount, interval and maxWaitInterval must be 0 or more, backOffFactor 1 or more");
     }
+    const { closeCodes, onReconnect } = resolved.retry;
+    if (!Array.isArray(closeCodes) || !closeCodes.every((code) => Number.isInteger(code) && code >= 1000 && code <= 4999)) {
+      throw new RangeError("retryConfig.closeCodes must be a list of close codes from 1000 to 4999");
+    }
+    if (onReconnect !== undefined && typeof onReconnect !== "function") throw new TypeError("retryConfig.onReconnect must be a function");
   }
   return resolved;
 }

@@ -1,10 +1,11 @@
 import type { Binding, BoundMessage } from "../binding/bind.ts";
 import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
-import { PeerHandle } from "../peer/peer-handle.ts";
+import { PeerHandle, pongCalls } from "../peer/peer-handle.ts";
 import { outgoingKind, OUT_BINARY, toBytes } from "../binding/outgoing.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
+import { logError } from "../log.ts";
 import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
 import { type ClientConfiguration, type ResolvedClientConfiguration, resolveClientConfiguration } from "./client-configuration.ts";
@@ -14,6 +15,14 @@ import { mayRetry, retryDelay } from "./retry-policy.ts";
 
 /** Seconds `close()` waits for the server's close frame by default. */
 const DEFAULT_CLOSE_TIMEOUT = 60;
+
+/** How a client's connection ended for good, as `client.closed` gives it. */
+export interface ClientClosure {
+  /** The close code: the server's (1005 when its frame had none), the client's own, or 1006 when TCP went without one. */
+  code: number;
+  /** The close reason that came with the code; "" when there was none. */
+  reason: string;
+}
 
 function sleep(seconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -30,15 +39,26 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   readonly #inbox: MessageInbox;
   #connection!: Connection;
   #handshake!: Handshake;
-  #userClosed = false;
+  /** The user closed, or onReconnect failed: no more reconnects. */
+  #closedByClient = false;
+  /** A reconnect and its onReconnect; rejects with the error that ended the client. */
   #reconnecting: Promise<void> | undefined;
+  /** onReconnect is running: its reads and writes go ahead of those that were waiting. */
+  #inReconnectHook = false;
+  /** The connection was lost again while onReconnect ran. */
+  #reconnectAgain = false;
   #protocolError: WebSocketError | undefined;
+  /** client.pong() was called while onPing ran, so no automatic pong is due. */
+  #lastClosure: ClientClosure = { code: ABNORMAL_CLOSURE, reason: "" };
+  readonly #closed: Promise<ClientClosure>;
+  #settleClosed!: (closure: ClientClosure) => void;
 
   private constructor(url: URL, config: ResolvedClientConfiguration) {
     super();
     this.#url = url;
     this.#config = config;
     this.#inbox = new MessageInbox(config.maxQueuedBytes);
+    this.#closed = new Promise((resolve) => (this.#settleClosed = resolve));
   }
 
   /**
@@ -106,13 +126,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return {
       open: () => undefined,
       message: (data, isText) => this.#inbox.push(isText ? data : (data as Buffer)),
-      ping:
-        onPing === undefined
-          ? undefined
-          : async (data) => {
-              const answer = await onPing.call(handlers, this, data);
-              if (outgoingKind(answer) === OUT_BINARY && connection.isOpen) connection.sendControl(OP_PONG, toBytes(answer as Uint8Array));
-            },
+      ping: onPing === undefined ? undefined : (data) => this.#answerPing(connection, data),
       pong: (data) => handlers?.onPong?.call(handlers, this, data),
       idle: () => undefined,
       error: (error) => {
@@ -120,28 +134,118 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       },
       closed: (code, reason) => {
         if (connection !== this.#connection) return;
-        if (code === ABNORMAL_CLOSURE && this.#config.retry !== undefined && !this.#userClosed) {
-          this.#reconnect();
-        } else if (this.#protocolError !== undefined || code === ABNORMAL_CLOSURE) {
-          this.#inbox.fail(this.#protocolError, code);
-        } else {
-          this.#inbox.closeFrame(code, reason);
+        this.#lastClosure = { code, reason };
+        if (this.#reconnectsAfter(code)) {
+          // A write may have started the reconnect already; the hook's own connection going starts another round.
+          if (this.#inReconnectHook) this.#lostDuringReconnectHook();
+          else void this.#reconnect();
+          return;
         }
+        if (this.#protocolError !== undefined || code === ABNORMAL_CLOSURE) this.#inbox.fail(this.#protocolError, code);
+        else this.#inbox.closeFrame(code, reason);
+        this.#settleClosed(this.#lastClosure);
       },
     };
   }
 
+  /**
+   * SPEC §4: RFC 6455 requires a pong, so when onPing settles having neither returned bytes
+   * nor called pong(), the automatic one goes out (an onPing that only logs must not stop pongs).
+   */
+  async #answerPing(connection: Connection, data: Buffer): Promise<void> {
+    const handlers = this.#config.pingPongHandler!;
+    // Kept for the automatic pong after the handler's awaits (at most 125 bytes).
+    const payload = Buffer.from(data);
+    const pongsBefore = pongCalls(this);
+    let answer: unknown;
+    try {
+      answer = await handlers.onPing!.call(handlers, this, payload);
+    } catch (error) {
+      logError("pingPongHandler.onPing threw; the ping is answered automatically", error);
+    }
+    if (!connection.isOpen || connection !== this.#connection) return;
+    if (outgoingKind(answer) === OUT_BINARY) {
+      await this.pong(toBytes(answer as Uint8Array)).catch((error: unknown) => {
+        logError("pingPongHandler.onPing returned an invalid pong; the ping is answered automatically", error);
+        connection.sendControl(OP_PONG, payload);
+      });
+    } else if (pongCalls(this) === pongsBefore) {
+      connection.sendControl(OP_PONG, payload);
+    }
+  }
+
+  /** A lost connection, or a server's close with one of retryConfig.closeCodes, reconnects unless the client closed. */
+  #reconnectsAfter(code: number): boolean {
+    const retry = this.#config.retry;
+    if (retry === undefined || this.#closedByClient) return false;
+    return code === ABNORMAL_CLOSURE || (this.#protocolError === undefined && retry.closeCodes.includes(code));
+  }
+
   #reconnect(): Promise<void> {
-    this.#reconnecting ??= this.#establish().then(
-      () => {
-        this.#reconnecting = undefined;
-      },
-      (error: unknown) => {
-        this.#reconnecting = undefined;
-        this.#inbox.fail(error instanceof WebSocketError ? error : undefined, ABNORMAL_CLOSURE);
-      },
-    );
+    if (this.#reconnecting === undefined) {
+      const reconnecting = this.#reestablish();
+      this.#reconnecting = reconnecting;
+      const done = (): void => {
+        if (this.#reconnecting === reconnecting) this.#reconnecting = undefined;
+      };
+      reconnecting.then(done, done);
+    }
     return this.#reconnecting;
+  }
+
+  /**
+   * Connects again and runs onReconnect, again while the new connection is lost during it; a
+   * failure of either ends the client, with that error.
+   */
+  async #reestablish(): Promise<void> {
+    const onReconnect = this.#config.retry!.onReconnect;
+    if (onReconnect !== undefined) this.#inbox.hold();
+    try {
+      do {
+        this.#reconnectAgain = false;
+        try {
+          await this.#establish();
+        } catch (error) {
+          this.#inbox.fail(error instanceof Error ? error : undefined, ABNORMAL_CLOSURE);
+          this.#settleClosed(this.#lastClosure);
+          throw error;
+        }
+        if (onReconnect !== undefined) await this.#runReconnectHook(onReconnect);
+      } while (this.#reconnectAgain);
+    } finally {
+      this.#inbox.release();
+    }
+  }
+
+  async #runReconnectHook(onReconnect: (client: Client) => unknown): Promise<void> {
+    this.#inReconnectHook = true;
+    try {
+      await onReconnect(this);
+    } catch (thrown) {
+      // A hook that failed because its connection was lost is run again on the next one.
+      if (this.#reconnectAgain) return;
+      const error = thrown instanceof Error ? thrown : new WebSocketError(`onReconnect failed: ${String(thrown)}`, { cause: thrown });
+      this.#closedByClient = true;
+      this.#inbox.fail(error, ABNORMAL_CLOSURE);
+      const connection = this.#connection;
+      // The closed handler reports how this connection ends.
+      if (connection.isOpen) connection.close(1011, "onReconnect failed", DEFAULT_CLOSE_TIMEOUT).catch(() => undefined);
+      else this.#settleClosed(this.#lastClosure);
+      throw error;
+    } finally {
+      this.#inReconnectHook = false;
+    }
+  }
+
+  /** The connection onReconnect works on was lost: its reads fail at once, and a new round follows. */
+  #lostDuringReconnectHook(): void {
+    this.#reconnectAgain = true;
+    this.#inbox.failPriority(new ConnectionError("Connection lost while onReconnect ran: Status code: 1006", { closeCode: ABNORMAL_CLOSURE }));
+  }
+
+  /** Whether a read or write must wait for the reconnect under way (not when onReconnect makes it). */
+  get #mustWait(): boolean {
+    return this.#reconnecting !== undefined && !this.#inReconnectHook;
   }
 
   /** @internal Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
@@ -156,7 +260,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
 
   async #sendWithRetry(opcode: number, payload: string | Uint8Array): Promise<void> {
     for (;;) {
-      if (this.#reconnecting !== undefined) await this.#reconnecting;
+      if (this.#mustWait) await this.#reconnecting;
       const connection = this.#connection;
       try {
         await connection.send(opcode, payload, this.#config.writeTimeout);
@@ -167,11 +271,19 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     }
   }
 
-  /** Rethrows unless the write met a lost connection that retryConfig lets us replace. */
+  /** Rethrows unless the write met a closure that retryConfig reconnects after; then the loop above sends again. */
   async #reconnectAfter(error: unknown, connection: Connection): Promise<void> {
-    const lost = error instanceof ConnectionClosureError && connection.lostAbnormally;
-    if (!lost || this.#config.retry === undefined || this.#userClosed || this.#inbox.ended) throw error;
-    if (connection === this.#connection) await this.#reconnect();
+    if (!(error instanceof ConnectionClosureError) || this.#config.retry === undefined || this.#closedByClient || this.#inbox.ended) throw error;
+    // onReconnect's own writes do not wait for the reconnect that runs it.
+    if (this.#inReconnectHook) throw error;
+    if (connection !== this.#connection) return;
+    if (connection.lostAbnormally) {
+      await this.#reconnect();
+      return;
+    }
+    // A close frame is under way: once TCP is closed, the closed handler has decided.
+    await connection.whenClosed();
+    if (this.#reconnecting === undefined && connection === this.#connection) throw error;
   }
 
   /**
@@ -181,16 +293,24 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
    */
   override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
     // A close during a reconnect closes the new connection, not the one already lost.
-    if (this.#reconnecting !== undefined) await this.#reconnecting;
+    if (this.#mustWait) await this.#reconnecting!.catch(() => undefined);
     const closing = super.close(statusCode, reason, timeout);
     // Only a close that went out stops reconnecting: a refused one (invalid code, reason or timeout) leaves the client as it was.
-    if (!this.#connection.isOpen) this.#userClosed = true;
+    if (!this.#connection.isOpen) this.#closedByClient = true;
     return closing;
+  }
+
+  /**
+   * Resolves once the connection is over for good (after the last retry, if any) with its
+   * close code and reason; never rejects. A `for await` loop that ended can read it.
+   */
+  get closed(): Promise<ClientClosure> {
+    return this.#closed;
   }
 
   /** The next message, text or binary, as it came. */
   #next(): Promise<string | Buffer> {
-    return this.#inbox.take(this.#config.readTimeout);
+    return this.#inbox.take(this.#config.readTimeout, this.#inReconnectHook);
   }
 
   /**
@@ -221,12 +341,15 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return (await decodeMessage(binding ?? "json", message, this.#config.validation)) as BoundMessage<B>;
   }
 
-  /** Each message in order, text as strings and binary as bytes, until a close frame. */
+  /**
+   * Each message in order, text as strings and binary as bytes, until a close frame (then
+   * `closed` says which). Each wait is bounded by readTimeout (ReadTimedOutError).
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<string | Uint8Array> {
     for (;;) {
       if (this.#inbox.drainedAfterClose) return;
       try {
-        yield await this.#inbox.take(-1);
+        yield await this.#next();
       } catch (error) {
         if (this.#inbox.drainedAfterClose) return;
         throw error;

@@ -1,4 +1,4 @@
-import { ConnectionClosureError, ConnectionError, ReadTimedOutError, type WebSocketError } from "../errors.ts";
+import { ConnectionClosureError, ConnectionError, ReadTimedOutError } from "../errors.ts";
 
 export type InboundMessage = string | Buffer;
 
@@ -20,6 +20,10 @@ interface Ending {
  * Messages the client received and nobody read yet, and the reads waiting for them, both
  * first come, first served. Bounded: past `maxBytes` unread, `push` returns a promise that
  * settles when reads make room, and the connection stops reading meanwhile.
+ *
+ * While held (a reconnect and its `onReconnect` run), messages that arrive go to the
+ * `priority` reads made meanwhile and wait for the others: the hook reads the new
+ * connection's answers before the reads that were waiting go on.
  */
 export class MessageInbox {
   private messages: InboundMessage[] = [];
@@ -27,11 +31,14 @@ export class MessageInbox {
   private readers: Reader[] = [];
   private ending: Ending | undefined;
   private room: (() => void) | undefined;
+  /** undefined: not held; otherwise how many messages at the front came before the hold. */
+  private earlier: number | undefined;
+  private priorityReaders: Reader[] = [];
 
   constructor(private readonly maxBytes: number) {}
 
   push(message: InboundMessage): Promise<void> | undefined {
-    const reader = this.readers.shift();
+    const reader = this.earlier === undefined ? this.readers.shift() : this.priorityReaders.shift();
     if (reader !== undefined) {
       clearTimeout(reader.timer);
       reader.resolve(message);
@@ -43,9 +50,13 @@ export class MessageInbox {
     return new Promise((resolve) => (this.room = resolve));
   }
 
-  /** The next message; `timeout` seconds (-1: forever) → ReadTimedOutError, the inbox unchanged. */
-  take(timeout: number): Promise<InboundMessage> {
-    const message = this.messages.shift();
+  /**
+   * The next message; `timeout` seconds (-1: forever) → ReadTimedOutError, the inbox
+   * unchanged. While held, a `priority` read takes the messages that came since the hold, and
+   * any other read only those from before it.
+   */
+  take(timeout: number, priority = false): Promise<InboundMessage> {
+    const message = this.shiftFor(priority);
     if (message !== undefined) {
       this.bytes -= message.length;
       if (this.room !== undefined && this.bytes <= this.maxBytes) {
@@ -60,12 +71,67 @@ export class MessageInbox {
       const reader: Reader = { resolve, reject, timer: undefined };
       if (timeout >= 0) {
         reader.timer = setTimeout(() => {
-          this.readers = this.readers.filter((r) => r !== reader);
+          this.forget(reader);
           reject(new ReadTimedOutError(`Read timed out: no message within ${timeout} seconds`));
         }, timeout * 1000);
       }
-      this.readers.push(reader);
+      (priority && this.earlier !== undefined ? this.priorityReaders : this.readers).push(reader);
     });
+  }
+
+  /** A read that timed out leaves its queue, whichever it is in by now. */
+  private forget(reader: Reader): void {
+    for (const queue of [this.readers, this.priorityReaders]) {
+      const at = queue.indexOf(reader);
+      if (at >= 0) queue.splice(at, 1);
+    }
+  }
+
+  private shiftFor(priority: boolean): InboundMessage | undefined {
+    const earlier = this.earlier;
+    if (earlier === undefined) return this.messages.shift();
+    if (!priority) {
+      if (earlier === 0) return undefined;
+      this.earlier = earlier - 1;
+      return this.messages.shift();
+    }
+    return this.messages.length > earlier ? this.messages.splice(earlier, 1)[0] : undefined;
+  }
+
+  /** Holds the reads waiting now, and those made until `release`, back from what arrives from now on. */
+  hold(): void {
+    this.earlier ??= this.messages.length;
+  }
+
+  /** Ends the hold: what arrived meanwhile and was not read goes to the waiting reads, in order. */
+  release(): void {
+    if (this.earlier === undefined) return;
+    this.earlier = undefined;
+    // Priority reads still waiting go first: they were made after the others, but for the new connection.
+    this.readers = [...this.priorityReaders, ...this.readers];
+    this.priorityReaders = [];
+    while (this.readers.length > 0 && this.messages.length > 0) {
+      const reader = this.readers.shift()!;
+      const message = this.messages.shift()!;
+      this.bytes -= message.length;
+      clearTimeout(reader.timer);
+      reader.resolve(message);
+    }
+    if (this.room !== undefined && this.bytes <= this.maxBytes) {
+      const room = this.room;
+      this.room = undefined;
+      room();
+    }
+  }
+
+  /** The priority reads fail (their connection was lost while held); the others wait on. */
+  failPriority(error: Error): void {
+    const readers = this.priorityReaders;
+    this.priorityReaders = [];
+    for (const reader of readers) {
+      clearTimeout(reader.timer);
+      reader.reject(error);
+    }
   }
 
   /** Whether the inbox has ended cleanly (a close frame) with nothing left to read. */
@@ -86,8 +152,8 @@ export class MessageInbox {
     });
   }
 
-  /** The connection was lost, or failed with a protocol error. */
-  fail(error: WebSocketError | undefined, code: number): void {
+  /** The connection was lost, or failed with a protocol error (or the error that ended the client). */
+  fail(error: Error | undefined, code: number): void {
     const lost = new ConnectionError(`Connection lost without a close frame: Status code: ${code}`, { closeCode: code });
     this.end({
       pending: error ?? lost,
@@ -99,8 +165,11 @@ export class MessageInbox {
   private end(ending: Ending): void {
     if (this.ending !== undefined) return;
     this.ending = ending;
-    const readers = this.readers;
+    const readers = [...this.priorityReaders, ...this.readers];
     this.readers = [];
+    this.priorityReaders = [];
+    // What is left is read in order by whoever reads next.
+    this.earlier = undefined;
     for (const reader of readers) {
       clearTimeout(reader.timer);
       reader.reject(ending.pending);

@@ -7,6 +7,7 @@ import { parseExtensionHeader } from "../protocol/extension-header.ts";
 import { acceptKey, generateKey, hasToken, headersFromRaw, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
 import { acceptDeflateResponse, type DeflateParameters, deflateOffer } from "../protocol/permessage-deflate-negotiation.ts";
 import type { ClientCookie, ResolvedClientConfiguration } from "./client-configuration.ts";
+import { readRefusal } from "./handshake-refusal.ts";
 
 /** A `Set-Cookie` header of the handshake response, parsed (RFC 6265 §5.2). */
 export interface ResponseCookie {
@@ -51,9 +52,6 @@ export interface Handshake {
   /** What permessage-deflate runs with, when the server accepted the offer. */
   deflate: DeflateParameters | undefined;
 }
-
-/** A non-101 answer's body is kept for the error, up to this many bytes. */
-const MAX_ERROR_BODY = 64 * 1024;
 
 /** @internal Checks a `ws:`/`wss:` URL and returns it parsed. */
 export function parseWebSocketUrl(url: string | URL): URL {
@@ -148,24 +146,11 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
         request.destroy();
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (chunk: Buffer) => {
-        if (size < MAX_ERROR_BODY) chunks.push(chunk);
-        size += chunk.length;
+      // Whatever the body does, the answer is final: the connection is closed once the error is built.
+      void readRefusal(res).then((error) => {
+        fail(error);
+        request.destroy();
       });
-      const done = (): void => {
-        const body = Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY).toString("utf8");
-        fail(
-          new InvalidHandshakeError(`Invalid handshake response: ${res.statusCode} ${res.statusMessage ?? ""}`.trim(), {
-            status: res.statusCode,
-            body,
-          }),
-        );
-      };
-      res.on("end", done);
-      res.on("error", done);
-      res.on("close", done);
     });
     request.on("error", (error: NodeJS.ErrnoException) => {
       const tls = error.code !== undefined && (error.code.startsWith("ERR_TLS") || error.code.includes("CERT") || error.code.startsWith("ERR_SSL"));

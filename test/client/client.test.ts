@@ -379,7 +379,29 @@ describe("event-driven: while nobody reads", () => {
     await client.close(1000, "", 2);
   });
 
-  test("pingPongHandler.onPing returning nothing: no pong unless it calls client.pong()", async () => {
+  test("pingPongHandler.onPing that only logs: the automatic pong goes out once it settles", async () => {
+    const seen: string[] = [];
+    const { conn, client } = await session({
+      pingPongHandler: {
+        async onPing(_c, data) {
+          await sleep(20);
+          seen.push(Buffer.from(data).toString());
+        },
+      },
+    });
+    conn.sendPing("only logged");
+    conn.sendPing("");
+    await conn.event(1);
+    await sleep(30);
+    assert.deepEqual(conn.events, [
+      { type: "pong", data: Buffer.from("only logged") },
+      { type: "pong", data: Buffer.alloc(0) },
+    ]);
+    assert.deepEqual(seen, ["only logged", ""]);
+    await client.close(1000, "", 2);
+  });
+
+  test("pingPongHandler.onPing that calls client.pong(): that pong only, no automatic one", async () => {
     const { conn, client } = await session({
       pingPongHandler: {
         async onPing(c, data) {
@@ -387,11 +409,35 @@ describe("event-driven: while nobody reads", () => {
         },
       },
     });
-    conn.sendPing("ignore me");
     conn.sendPing("answer me");
-    await conn.event(0);
+    conn.sendPing("not me");
+    await conn.event(1);
     await sleep(30);
-    assert.deepEqual(conn.events, [{ type: "pong", data: Buffer.from("by hand") }]);
+    assert.deepEqual(conn.events, [
+      { type: "pong", data: Buffer.from("by hand") },
+      { type: "pong", data: Buffer.from("not me") },
+    ]);
+    await client.close(1000, "", 2);
+  });
+
+  test("pingPongHandler.onPing that throws, or returns a pong over 125 bytes: the automatic pong goes out", async () => {
+    const { conn, client } = await session({
+      pingPongHandler: {
+        onPing(_c, data) {
+          if (Buffer.from(data).toString() === "throw") throw new Error("handler bug");
+          return new Uint8Array(126);
+        },
+      },
+    });
+    conn.sendPing("throw");
+    conn.sendPing("too long");
+    await conn.event(1);
+    await sleep(30);
+    assert.deepEqual(conn.events, [
+      { type: "pong", data: Buffer.from("throw") },
+      { type: "pong", data: Buffer.from("too long") },
+    ]);
+    assert.equal(client.isOpen(), true);
     await client.close(1000, "", 2);
   });
 

@@ -166,3 +166,63 @@ describe("MessageInbox", () => {
     await sleep(80); // a leftover timer would reject again, or keep the process alive
   });
 });
+
+describe("MessageInbox held during a reconnect's onReconnect", () => {
+  test("reads that were waiting are held; priority reads get what arrives; release hands the rest over in order", async () => {
+    const inbox = new MessageInbox(1024);
+    const waiting = [inbox.take(-1), inbox.take(-1)];
+    inbox.hold();
+    const hookRead = inbox.take(-1, true);
+    inbox.push("for the hook");
+    inbox.push("for the first waiting read");
+    inbox.push("for the second");
+    assert.equal(await within(hookRead), "for the hook");
+    assert.equal(await settled(waiting[0]!), false, "a waiting read went on during the hold");
+    const later = inbox.take(-1);
+    inbox.release();
+    assert.deepEqual(await within(Promise.all(waiting)), ["for the first waiting read", "for the second"]);
+    inbox.push("after");
+    assert.equal(await within(later), "after");
+  });
+
+  test("messages from before the hold go to ordinary reads, not to priority ones", async () => {
+    const inbox = new MessageInbox(1024);
+    inbox.push("old");
+    inbox.hold();
+    inbox.push("new");
+    assert.equal(await inbox.take(-1, true), "new");
+    assert.equal(await inbox.take(-1), "old");
+    const held = inbox.take(-1);
+    inbox.push("newer");
+    assert.equal(await settled(held), false);
+    inbox.release();
+    assert.equal(await within(held), "newer");
+  });
+
+  test("a read that times out while held loses no message after the release", async () => {
+    const inbox = new MessageInbox(1024);
+    inbox.hold();
+    const timedOut = inbox.take(0.05);
+    const hookRead = inbox.take(0.05, true);
+    assertInstance(await rejection(timedOut), ReadTimedOutError);
+    assertInstance(await rejection(hookRead), ReadTimedOutError);
+    inbox.release();
+    inbox.push("kept");
+    assert.equal(await within(inbox.take(-1)), "kept");
+  });
+
+  test("failPriority fails only the priority reads; an ending fails all and ends the hold", async () => {
+    const inbox = new MessageInbox(1024);
+    const waiting = inbox.take(-1);
+    inbox.hold();
+    const hookRead = inbox.take(-1, true);
+    const lost = new ConnectionError("lost");
+    inbox.failPriority(lost);
+    assert.equal(await rejection(hookRead), lost);
+    assert.equal(await settled(waiting), false);
+    inbox.push("arrived while held");
+    inbox.closeFrame(1000, "bye");
+    assert.equal((await rejection(waiting)).message, "bye: Status code: 1000");
+    assert.equal(await inbox.take(-1), "arrived while held");
+  });
+});

@@ -61,6 +61,8 @@ export interface RawServerOptions {
    * picks the first offered sub-protocol; a test can answer anything (or nothing).
    */
   onRequest?: (connection: RawConnection) => void;
+  /** Keep a socket open after the client's FIN, until the test ends it. [false] */
+  allowHalfOpen?: boolean;
 }
 
 export function describeEvent(event: ClientEvent): string {
@@ -136,7 +138,7 @@ export class RawServer {
 
   /** Listens on 127.0.0.1 at any free port; closed after the test file. */
   static async start(options: RawServerOptions = {}): Promise<RawServer> {
-    const server = createServer();
+    const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false });
     const raw = new RawServer(server, options);
     server.on("connection", (socket) => raw.onConnection(socket));
     await new Promise<void>((resolve, reject) => {

@@ -41,8 +41,18 @@ describe("retryDelay and mayRetry", () => {
     assert.equal(mayRetry(policy(1, 1, 30, 0), 1_000_000), true);
   });
 
-  test("defaults: maxCount 0, interval 1, backOffFactor 1, maxWaitInterval 30; bad values refused", () => {
-    assert.deepEqual(resolveClientConfiguration({ retryConfig: {} }).retry, { maxCount: 0, interval: 1, backOffFactor: 1, maxWaitInterval: 30 });
+  test("defaults: maxCount 0, interval 1, backOffFactor 1, maxWaitInterval 30, closeCodes [1001, 1012, 1013]; bad values refused", () => {
+    assert.deepEqual(resolveClientConfiguration({ retryConfig: {} }).retry, {
+      maxCount: 0,
+      interval: 1,
+      backOffFactor: 1,
+      maxWaitInterval: 30,
+      closeCodes: [1001, 1012, 1013],
+      onReconnect: undefined,
+    });
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { closeCodes: [1001, 999] } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { closeCodes: [1001.5] } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { onReconnect: "login" as never } }), TypeError);
     assert.equal(resolveClientConfiguration({}).retry, undefined);
     assert.throws(() => resolveClientConfiguration({ retryConfig: { maxCount: -1 } }), RangeError);
     assert.throws(() => resolveClientConfiguration({ retryConfig: { interval: -1 } }), RangeError);
@@ -217,10 +227,10 @@ describe("reconnecting after an abnormal closure", () => {
     await assert.rejects(client.writeTextMessage("x"), ConnectionClosureError);
   });
 
-  test("a clean close from the server (gracefulStop, 1001) does not reconnect", async () => {
+  test("a server's close with a code outside closeCodes (gracefulStop's 1001 with closeCodes []) does not reconnect", async () => {
     const port = await freePort();
     let listener = await greeter(port, 1);
-    const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.02 } }));
+    const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 40, interval: 0.02, closeCodes: [] } }));
     assert.equal(await within(client.readTextMessage()), "welcome 1");
     const pending = rejection(client.readTextMessage());
     await listener.gracefulStop();
