@@ -22,12 +22,38 @@ export interface ServiceMethods {
   onError?(caller: Caller, error: WebSocketError): unknown;
 }
 
+/** The handlers of connection events (SPEC §4), which a dispatcher value never selects by the name rule. */
+export const EVENT_HANDLERS: ReadonlySet<string> = new Set([
+  "onOpen",
+  "onClose",
+  "onError",
+  "onPing",
+  "onPong",
+  "onIdleTimeout",
+  "onTextMessage",
+  "onBinaryMessage",
+  "onMessage",
+]);
+
+/**
+ * Members that mark a value as something other than a service: a thenable, an iterable
+ * (Map, Set, an array) or a function (a service class instead of an instance). TypeScript
+ * cannot require "at least one `on…` method" of a class, so this rules out what `upgrade()`
+ * most often returns by mistake.
+ */
+export interface NotAService {
+  readonly then?: never;
+  readonly [Symbol.iterator]?: never;
+  readonly apply?: never;
+}
+
 /**
  * A service: an object with some of the methods above, and custom-dispatch ones beside them.
  * The `object &` lets a class whose only methods are custom ones (`onSubscribe`) implement
- * it, which an interface of optional members alone would refuse as having nothing in common.
+ * it, which an interface of optional members alone would refuse as having nothing in common;
+ * `NotAService` keeps that from letting a Map, an array or a class itself through.
  */
-export type Service = object & ServiceMethods;
+export type Service = object & ServiceMethods & NotAService;
 
 /** A service written as an object literal, custom methods and all. */
 export type ServiceLiteral = ServiceMethods & { readonly [method: `on${string}`]: unknown };
@@ -86,6 +112,7 @@ export interface ServiceConfig {
   compression?: CompressionOptions;
 }
 
+/** What `upgrade()` gives: a service to accept the connection with, or an Error that refuses it (SPEC §3). */
 export type UpgradeResult = Service | ServiceLiteral | Error;
 
 /** What is attached at a path: its configuration and the function that accepts or refuses upgrades. */
