@@ -146,10 +146,6 @@ describe("Listener configuration", () => {
     assert.throws(() => new Listener(0, { timeout: -1 }), RangeError);
   });
 
-  test("a configuration with a shared server fails at construction", () => {
-    assert.throws(() => new (Listener as new (server: unknown, config: object) => Listener)(createServer(), {}), TypeError);
-  });
-
   test("port is the bound port after start", async () => {
     const listener = await startListener({ "/ws": echo });
     assert.ok(listener.port > 0);

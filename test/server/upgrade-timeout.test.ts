@@ -95,11 +95,12 @@ describe("the listener's timeout bounds the upgrade request", async () => {
   });
 
   test("a body that arrives whole is read past: the frames after it are the connection's", async () => {
-    const parser = new FrameParser({ role: "client" });
+    const parser = new FrameParser({ role: "client", maxFrameSize: 0, maxMessageSize: 0 });
     const seen = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, "127.0.0.1");
       let received = Buffer.alloc(0);
       socket.on("error", reject);
+      socket.on("close", () => reject(new Error(`closed before the echo; received ${JSON.stringify(received.toString("latin1"))}`)));
       socket.on("data", (chunk) => {
         received = Buffer.concat([received, chunk]);
         const end = received.indexOf("\r\n\r\n");
