@@ -1,5 +1,5 @@
 export { Listener } from "./server/listener.ts";
-export type { ListenerConfiguration, Http1Settings, RequestLimits } from "./server/listener.ts";
+export type { ListenerConfiguration, Http1Settings, RequestLimits, SharedListenerConfiguration } from "./server/listener.ts";
 export { Caller } from "./server/caller.ts";
 export { Client } from "./client/client.ts";
 export type { ClientClosure } from "./client/client.ts";
@@ -36,6 +36,7 @@ export type {
 export type { JsonSchemaHook } from "./asyncapi/json-schema.ts";
 export type { RemoteAddress } from "./server/caller.ts";
 export type {
+  NotAService,
   Principal,
   Service,
   ServiceConfig,

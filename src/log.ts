@@ -8,3 +8,9 @@ export function logError(message: string, error?: unknown): void {
   if (error === undefined) console.error(`ferry: ${message}`);
   else console.error(`ferry: ${message}`, error);
 }
+
+/** A likely mistake in how ferry is used (a handler that can never be called); silenced like logError. */
+export function logWarning(message: string): void {
+  if (process.env["FERRY_LOG"] === "silent") return;
+  console.warn(`ferry: ${message}`);
+}

@@ -155,7 +155,7 @@ class ChannelWriter {
       if (key === undefined || (info.jsonSchema === undefined && typeof info.binding !== "object")) return undefined;
       return constantOf(requestSchema(info, this.hook), key);
     };
-    for (const message of serviceMessages(this.upgradeService, constantOfKey)) this.writeOperation(message);
+    for (const message of serviceMessages(this.upgradeService, this.channel.address, constantOfKey)) this.writeOperation(message);
   }
 
   private writeOperation(message: ServiceMessage): void {

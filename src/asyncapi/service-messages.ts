@@ -55,19 +55,34 @@ function dispatcherValueOf(methodName: string, info: BindingInfo | undefined, co
   return lowerCamel(methodName);
 }
 
-function instantiate(describe: Service | (new () => Service)): object {
-  return typeof describe === "function" ? new describe() : describe;
+/**
+ * The service to read methods from. `describe` is typed as a class with a no-argument
+ * constructor, but JavaScript callers can pass any class: one that needs its arguments
+ * gets a message saying what to pass instead of the TypeError from inside its constructor.
+ */
+function instantiate(describe: Service | (new () => Service), path: string): object {
+  if (typeof describe !== "function") return describe;
+  try {
+    return new describe();
+  } catch (cause) {
+    const name = describe.name === "" ? "the class" : describe.name;
+    throw new TypeError(
+      `toAsyncAPI: describe for ${path} could not construct ${name} without arguments (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        `pass an instance instead, e.g. describe: new ${name}(…)`,
+      { cause },
+    );
+  }
 }
 
 /** The messages a client may send to an attached service, from its `describe` service and config. */
-export function serviceMessages(upgradeService: UpgradeService, constantOfKey: ConstantOfKey): ServiceMessage[] {
+export function serviceMessages(upgradeService: UpgradeService, path: string, constantOfKey: ConstantOfKey): ServiceMessage[] {
   if (upgradeService.describe === undefined) {
     return [
       { value: undefined, name: "textMessage", method: undefined, binding: "text", info: undefined },
       { value: undefined, name: "binaryMessage", method: undefined, binding: "binary", info: undefined },
     ];
   }
-  const methods = methodsOf(instantiate(upgradeService.describe));
+  const methods = methodsOf(instantiate(upgradeService.describe, path));
   const config = upgradeService.config ?? {};
   const messages: ServiceMessage[] = [];
   const key = config.dispatcherKey;

@@ -14,8 +14,11 @@ import { CALLER_KEY, Caller } from "./caller.ts";
 import { refuseUpgrade, sanitize } from "./http-reply.ts";
 import { PathRouter } from "./path-template.ts";
 import { resolveServiceConfig, type ResolvedServiceConfig, type Service, type UpgradeResult, type UpgradeService } from "./service.ts";
+import { checkServiceOnce } from "./service-check.ts";
 import { ServiceSession } from "./service-session.ts";
-import { checkOpeningHandshake, isOriginAllowed, type Refusal } from "./upgrade-handshake.ts";
+import { skipBody } from "./upgrade-body.ts";
+import { UpgradeDeadlines } from "./upgrade-deadline.ts";
+import { checkOpeningHandshake, headSize, isOriginAllowed, type Refusal } from "./upgrade-handshake.ts";
 import { createUpgradeRequest } from "./upgrade-request.ts";
 
 /** How a listener with a server of its own answers plain HTTP (`ListenerConfiguration.http1Settings`). */
@@ -39,13 +42,14 @@ export interface RequestLimits {
   maxEntityBodySize?: number;
 }
 
-/** Settings of a `Listener` (SPEC §2). Times in seconds, sizes in bytes. */
-export interface ListenerConfiguration {
-  /** Interface to bind. ["0.0.0.0"] */
-  host?: string;
-  /** Keep-alive and pipelining of the plain HTTP answers. */
-  http1Settings?: Http1Settings;
-  /** Seconds allowed for the whole upgrade request, 0: no limit. [120] */
+/** The settings that apply to upgrade requests, which a Listener on a shared server takes too. */
+export interface SharedListenerConfiguration {
+  /**
+   * Seconds allowed for the whole upgrade request, body and `upgrade()` included, up to the
+   * 101: on a listener of its own from the TCP accept (or the previous plain answer on a
+   * kept-alive connection); on a shared server from the `upgrade` event, as the server's
+   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit. [120]
+   */
   timeout?: number;
   /** The `Server` header of upgrade responses. */
   server?: string;
@@ -55,7 +59,19 @@ export interface ListenerConfiguration {
   requestLimits?: RequestLimits;
 }
 
+/** The settings of a listener with a port of its own. */
+export interface ListenerConfiguration extends SharedListenerConfiguration {
+  /** Interface to bind. ["0.0.0.0"] */
+  host?: string;
+  /** Keep-alive and pipelining of the plain HTTP answers. */
+  http1Settings?: Http1Settings;
+}
+
+/** Settings that belong to whoever owns the server (SPEC §2): refused with a shared one. */
+const OWNER_SETTINGS = ["host", "http1Settings", "secureSocket", "reusePort"] as const;
+
 interface Attached {
+  path: string;
   upgradeService: UpgradeService;
   config: ResolvedServiceConfig;
   /** One options object for all of the service's connections. */
@@ -77,12 +93,15 @@ export class Listener {
   private readonly timeoutSeconds: number;
   private readonly serverHeader: string | undefined;
   private readonly maxUriLength: number;
+  /** Enforced by ferry on a shared server only: a listener of its own has Node's parser do it. */
+  private readonly maxHeaderSize: number;
   private readonly maxEntityBodySize: number;
   private readonly keepAlive: "AUTO" | "ALWAYS" | "NEVER";
   private readonly compressionEnabled: boolean;
   private readonly connections = new Set<Connection>();
   /** Sockets whose upgrade is still being decided. */
   private readonly upgrading = new Set<Duplex>();
+  private readonly deadlines: UpgradeDeadlines;
   private started = false;
   private stopping = false;
 
@@ -94,23 +113,26 @@ export class Listener {
     this.handlePlainRequest(request, response);
   };
 
-  /**
-   * A listener with an HTTP server of its own, bound on `start()`.
-   * @param port - The TCP port; 0 picks a free one (read it from `port` after `start()`).
-   * @param config - Host, timeouts, limits, compression. [all defaults]
-   * @throws RangeError for a port outside 0–65535 or a negative `timeout`.
-   */
+  private readonly onConnection = (socket: Duplex): void => {
+    this.deadlines.start(socket);
+  };
+
+  /** A listener with a port of its own. */
   constructor(port: number, config?: ListenerConfiguration);
   /**
-   * A listener on an existing `http.Server` or `https.Server`: ferry takes only the upgrade
-   * requests for its paths, and the server's owner calls `listen()`.
-   * @param server - The server to share.
+   * A listener on an http or https server whose owner calls `listen`; it takes only the
+   * settings that apply to upgrades, and throws for the owner's (`host`, `http1Settings`, …).
    */
-  constructor(server: AnyServer);
+  constructor(server: AnyServer, config?: SharedListenerConfiguration);
   constructor(portOrServer: number | AnyServer, config?: ListenerConfiguration) {
     this.shared = typeof portOrServer !== "number";
     if (this.shared && config !== undefined) {
-      throw new TypeError("A Listener on a shared server takes no configuration: configure the server itself");
+      const owned = OWNER_SETTINGS.find((key) => (config as Record<string, unknown>)[key] !== undefined);
+      if (owned !== undefined) {
+        throw new TypeError(
+          `ListenerConfiguration.${owned} belongs to the shared server's owner: a Listener on a shared server takes only timeout, server, webSocketCompressionEnabled and requestLimits`,
+        );
+      }
     }
     if (typeof portOrServer === "number" && (!Number.isInteger(portOrServer) || portOrServer < 0 || portOrServer > 65535)) {
       throw new RangeError(`Invalid port ${portOrServer}: use 0–65535 (0 picks a free port)`);
@@ -123,19 +145,20 @@ export class Listener {
     this.serverHeader = config.server;
     const limits = config.requestLimits ?? {};
     this.maxUriLength = limits.maxUriLength ?? 4096;
+    this.maxHeaderSize = limits.maxHeaderSize ?? 8192;
     this.maxEntityBodySize = limits.maxEntityBodySize ?? -1;
     this.keepAlive = config.http1Settings?.keepAlive ?? "AUTO";
     this.compressionEnabled = config.webSocketCompressionEnabled ?? true;
+    const timeoutMs = this.timeoutSeconds * 1000;
+    this.deadlines = new UpgradeDeadlines(timeoutMs, (socket) => this.expire(socket));
     if (typeof portOrServer !== "number") {
       this.server = portOrServer;
     } else {
-      const timeoutMs = this.timeoutSeconds * 1000;
+      // ferry's deadlines bound each request to the millisecond; Node's timeouts stay as a backstop.
       const server = createServer({
-        maxHeaderSize: limits.maxHeaderSize ?? 8192,
+        maxHeaderSize: this.maxHeaderSize,
         requestTimeout: timeoutMs,
         headersTimeout: timeoutMs,
-        // Node checks the timeouts on this period; the default 30 s would blur short limits.
-        connectionsCheckingInterval: timeoutMs > 0 ? Math.min(30_000, Math.max(50, timeoutMs / 4)) : 30_000,
         keepAlive: this.keepAlive !== "NEVER",
       });
       server.maxRequestsPerSocket = this.keepAlive === "NEVER" ? 1 : 0;
@@ -166,7 +189,7 @@ export class Listener {
       registry: this.connections,
       compression: config.compression,
     };
-    this.router.add(path, { upgradeService, config, connectionOptions });
+    this.router.add(path, { path, upgradeService, config, connectionOptions });
   }
 
   /** The attached services by path, for tools that describe the listener (AsyncAPI). */
@@ -190,6 +213,7 @@ export class Listener {
     this.stopping = false;
     this.server.on("upgrade", this.onUpgrade);
     if (this.shared) return;
+    this.server.on("connection", this.onConnection);
     this.server.on("request", this.onRequest);
     const server = this.server;
     await new Promise<void>((resolve, reject) => {
@@ -237,6 +261,7 @@ export class Listener {
   private unhook(): void {
     this.server.off("upgrade", this.onUpgrade);
     this.server.off("request", this.onRequest);
+    this.server.off("connection", this.onConnection);
     this.started = false;
   }
 
@@ -262,6 +287,8 @@ export class Listener {
     else if (this.keepAlive === "ALWAYS" && headers["Connection"] === undefined) headers["Connection"] = "keep-alive";
     response.writeHead(refusal.status, headers);
     response.end(refusal.body);
+    // Answered at once: the time for the connection's next request starts now.
+    this.deadlines.restart(request.socket);
   }
 
   private checkLimits(request: IncomingMessage): Refusal | undefined {
@@ -272,7 +299,16 @@ export class Listener {
     if (this.maxEntityBodySize >= 0 && declared > this.maxEntityBodySize) {
       return { status: 413, body: `Request body larger than ${this.maxEntityBodySize} bytes` };
     }
+    if (this.shared && headSize(request) > this.maxHeaderSize) {
+      return { status: 431, body: `Request head larger than ${this.maxHeaderSize} bytes` };
+    }
     return undefined;
+  }
+
+  /** The upgrade request ran out of time: 408 if nothing was answered yet, else the refusal already under way closes it. */
+  private expire(socket: Duplex): void {
+    if (socket.destroyed || socket.writableEnded) return;
+    this.refuse(socket, { status: 408, body: "The upgrade request did not complete in time" });
   }
 
   private refuse(socket: Duplex, refusal: Refusal): void {
@@ -310,26 +346,47 @@ export class Listener {
       this.refuse(socket, { status: 400, body: "Malformed Sec-WebSocket-Extensions header" });
       return;
     }
-    const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
+    // On a shared server the time starts here: what came before is the owner's.
+    this.deadlines.start(socket);
     this.upgrading.add(socket);
-    let outcome: UpgradeResult | Refusal;
+    let outcome: UpgradeResult;
     try {
-      outcome = await this.withTimeout(upgradeService.upgrade(upgradeRequest));
+      const declared = Number(request.headers["content-length"] ?? 0);
+      if (declared > 0) {
+        const rest = await skipBody(socket, head, declared);
+        if (rest === undefined) return;
+        head = rest;
+      }
+      const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
+      outcome = await upgradeService.upgrade(upgradeRequest);
     } catch (error) {
-      outcome = refusalForThrown(error);
+      if (this.isOpenForAnswer(socket)) this.refuse(socket, refusalForThrown(error));
+      return;
     } finally {
       this.upgrading.delete(socket);
     }
-    if (socket.destroyed) return;
+    if (!this.isOpenForAnswer(socket)) return;
     if (this.stopping) {
       this.refuse(socket, { status: 503, body: "The listener is stopping" });
       return;
     }
-    if (!isService(outcome)) {
-      this.refuse(socket, outcome instanceof Error ? refusalForReturned(outcome) : outcome);
+    if (outcome instanceof Error) {
+      this.refuse(socket, refusalForReturned(outcome));
       return;
     }
+    if (typeof outcome !== "object" || outcome === null) {
+      logError(`upgrade() for ${match.value.path} returned ${String(outcome)}, not a service or an Error`);
+      this.refuse(socket, { status: 500, body: "Internal server error" });
+      return;
+    }
+    checkServiceOnce(outcome, config, upgradeService, match.value.path);
+    this.deadlines.stop(socket);
     this.accept(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
+  }
+
+  /** Whether the socket still waits for the answer to its upgrade request (not timed out, closed or refused). */
+  private isOpenForAnswer(socket: Duplex): boolean {
+    return !socket.destroyed && !socket.writableEnded;
   }
 
   /**
@@ -343,15 +400,6 @@ export class Listener {
     const offers = parseExtensionHeader(header);
     if (offers === undefined) return null;
     return acceptDeflateOffer(offers, config.compression.request);
-  }
-
-  private withTimeout<T>(work: T | Promise<T>): Promise<T | Refusal> {
-    if (!(work instanceof Promise) || this.timeoutSeconds === 0) return Promise.resolve(work);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<Refusal>((resolve) => {
-      timer = setTimeout(() => resolve({ status: 408, body: "The upgrade was not decided in time" }), this.timeoutSeconds * 1000);
-    });
-    return Promise.race([work, timedOut]).finally(() => clearTimeout(timer));
   }
 
   private accept(
@@ -387,10 +435,6 @@ function ignore(): void {}
 
 function isEncrypted(socket: Duplex): boolean {
   return (socket as Partial<TLSSocket>).encrypted === true;
-}
-
-function isService(outcome: UpgradeResult | Refusal): outcome is Service {
-  return typeof outcome === "object" && outcome !== null && !(outcome instanceof Error) && !("status" in outcome && "body" in outcome);
 }
 
 /** An error returned from upgrade() is a refusal the service chose. */

@@ -12,7 +12,7 @@ import { MAX_CLOSE_REASON_BYTES } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
 import { truncateUtf8 } from "../protocol/utf8.ts";
 import type { Caller } from "./caller.ts";
-import type { ResolvedServiceConfig, Service } from "./service.ts";
+import { EVENT_HANDLERS, type ResolvedServiceConfig, type Service } from "./service.ts";
 
 /** What becomes of a handler's return value (SPEC §4). */
 const REPLY = 0;
@@ -25,19 +25,6 @@ const REPLY_NONE = 3;
 type ReplyMode = 0 | 1 | 2 | 3;
 
 type Handler = (this: Service, caller: Caller, argument: unknown) => unknown;
-
-/** Methods that a dispatcher value never selects by the name rule (a mapping entry still may). */
-const EVENT_HANDLERS: ReadonlySet<string> = new Set([
-  "onOpen",
-  "onClose",
-  "onError",
-  "onPing",
-  "onPong",
-  "onIdleTimeout",
-  "onTextMessage",
-  "onBinaryMessage",
-  "onMessage",
-]);
 
 /** No JSON object was parsed from the message (yet, or at all). */
 const NOT_PARSED: unique symbol = Symbol("not parsed");

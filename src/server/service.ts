@@ -55,12 +55,41 @@ export interface ServiceMethods {
   onError?(caller: Caller, error: WebSocketError): unknown;
 }
 
+/** @internal The handlers of connection events (SPEC §4), which a dispatcher value never selects by the name rule. */
+export const EVENT_HANDLERS: ReadonlySet<string> = new Set([
+  "onOpen",
+  "onClose",
+  "onError",
+  "onPing",
+  "onPong",
+  "onIdleTimeout",
+  "onTextMessage",
+  "onBinaryMessage",
+  "onMessage",
+]);
+
+/**
+ * Members that mark a value as something other than a service: a thenable, an iterable
+ * (Map, Set, an array) or a function (a service class instead of an instance). TypeScript
+ * cannot require "at least one `on…` method" of a class, so this rules out what `upgrade()`
+ * most often returns by mistake.
+ */
+export interface NotAService {
+  /** A promise is not a service: `upgrade()` may be async, and ferry awaits it. */
+  readonly then?: never;
+  /** A Map, a Set or an array is not a service. */
+  readonly [Symbol.iterator]?: never;
+  /** A class or function is not a service: return an instance. */
+  readonly apply?: never;
+}
+
 /**
  * A service: an object with some of the methods above, and custom-dispatch ones beside them.
  * The `object &` lets a class whose only methods are custom ones (`onSubscribe`) implement
- * it, which an interface of optional members alone would refuse as having nothing in common.
+ * it, which an interface of optional members alone would refuse as having nothing in common;
+ * `NotAService` keeps that from letting a Map, an array or a class itself through.
  */
-export type Service = object & ServiceMethods;
+export type Service = object & ServiceMethods & NotAService;
 
 /** A service written as an object literal, custom methods and all. */
 export type ServiceLiteral = ServiceMethods & { readonly [method: `on${string}`]: unknown };

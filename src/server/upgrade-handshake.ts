@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { hasToken, isValidKey, WEBSOCKET_VERSION } from "../protocol/handshake.ts";
 
 /** An HTTP answer that refuses an upgrade. */
@@ -27,7 +27,19 @@ export function checkOpeningHandshake(method: string | undefined, headers: Incom
   if (!isValidKey(headers["sec-websocket-key"])) {
     return { status: 400, body: "Sec-WebSocket-Key must be the base64 encoding of 16 bytes" };
   }
+  // A body is read past before the 101 by its Content-Length; a chunked one would need a parser for nothing.
+  if (headers["transfer-encoding"] !== undefined) {
+    return { status: 400, body: "An upgrade request cannot have a chunked body" };
+  }
   return undefined;
+}
+
+/** The size of a request's head as sent: request line, header lines and the blank line. */
+export function headSize(request: IncomingMessage): number {
+  let size = `${request.method ?? ""} ${request.url ?? ""} HTTP/${request.httpVersion}\r\n\r\n`.length;
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 4;
+  return size;
 }
 
 /**
