@@ -27,9 +27,11 @@ export interface ConnectionOptions {
   /** Inbound frame limit, and the size at which outbound messages are fragmented. */
   maxFrameSize: number;
   maxMessageSize: number;
+  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [DEFAULT_MAX_FRAGMENTS] */
+  maxFragments?: number;
   /** Unsent bytes beyond which writes wait, and unhandled inbound bytes beyond which reading pauses. */
   maxQueuedBytes: number;
-  /** Seconds without a frame read or written before `idle()`; 0: never. */
+  /** Seconds without a data frame read or written before `idle()` (control frames do not count); 0: never. */
   idleTimeout: number;
   /** Seconds between pings; a ping unanswered by the next one closes with 1011. 0: none. */
   pingInterval: number;
@@ -273,12 +275,15 @@ export class Connection implements OwnReader {
   /** Parses `chunk` (transient: scratch memory), or `targetBytes` read into the parser's read target. */
   private receive(chunk: Buffer | undefined, transient: boolean, targetBytes: number): void {
     if ((this.flags & PARSER_DONE) !== 0) return;
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     this.flags |= IN_READ;
     const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
     if (chunk !== undefined) parser.push(chunk, transient);
     else parser.commitTarget(targetBytes);
     this.drainParser(parser);
+    if (parser.dataFrameRead) {
+      parser.dataFrameRead = false;
+      if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    }
     if (transient) this.parser?.retain();
     this.flags &= ~IN_READ;
     this.flush();
@@ -592,6 +597,7 @@ export class Connection implements OwnReader {
   }
 
   private enqueueMessage(opcode: number, payload: string | Uint8Array): void {
+    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     const compression = this.compression;
     if (compression !== undefined && (compression.outbound !== undefined || length >= compression.settings.threshold)) {
@@ -729,7 +735,6 @@ export class Connection implements OwnReader {
     const queue = this.queue;
     if (queue === undefined || (this.flags & FINISHED) !== 0) return;
     this.queue = undefined;
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     queue.flush(this.socket, this.options.role === "client");
     returnQueue(queue);
   }

@@ -3,31 +3,85 @@ import { isUtf8 } from "node:buffer";
 export { isUtf8 };
 
 /**
- * Decodes UTF-8 that arrives in pieces, failing on the piece where it becomes invalid
- * rather than at the end of the message (Autobahn 6.4 "fail fast").
+ * Checks UTF-8 that arrives in pieces without decoding it, failing on the piece where it
+ * becomes invalid rather than at the end of the message (Autobahn 6.4 "fail fast"). The
+ * message's bytes are decoded once, whole, when it ends: decoding each piece into a string
+ * of its own would cost a string per piece, which a flood of tiny fragments multiplies.
  */
-export class Utf8StreamDecoder {
-  private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  private text = "";
+export class Utf8StreamValidator {
+  /** The start of a code point cut by the end of the last piece (at most 3 bytes). */
+  private readonly pending = new Uint8Array(4);
+  private pendingLength = 0;
+  /** Length of the code point `pending` starts. */
+  private pendingNeed = 0;
+
+  /** Forgets what came before: a new message starts. */
+  reset(): void {
+    this.pendingLength = 0;
+  }
 
   /** Returns false when `piece` makes the text invalid. */
   push(piece: Uint8Array): boolean {
-    try {
-      this.text += this.decoder.decode(piece, { stream: true });
-      return true;
-    } catch {
-      return false;
+    let i = 0;
+    const end = piece.length;
+    if (this.pendingLength > 0) {
+      while (this.pendingLength < this.pendingNeed && i < end) {
+        const byte = piece[i++]!;
+        if (!continues(this.pending[0]!, this.pendingLength, byte)) return false;
+        this.pending[this.pendingLength++] = byte;
+      }
+      if (this.pendingLength < this.pendingNeed) return true;
+      this.pendingLength = 0;
     }
+    // A code point cut by the end of the piece starts at most 3 bytes before it.
+    let cut = end;
+    for (let k = end - 1; k >= i && k >= end - 3; k--) {
+      const byte = piece[k]!;
+      if ((byte & 0xc0) === 0x80) continue;
+      const need = sequenceLength(byte);
+      if (need > end - k) cut = k;
+      break;
+    }
+    if (cut > i && !isUtf8(i === 0 && cut === end ? piece : piece.subarray(i, cut))) return false;
+    if (cut === end) return true;
+    const lead = piece[cut]!;
+    this.pending[0] = lead;
+    this.pendingLength = 1;
+    this.pendingNeed = sequenceLength(lead);
+    for (let k = cut + 1; k < end; k++) {
+      if (!continues(lead, this.pendingLength, piece[k]!)) return false;
+      this.pending[this.pendingLength++] = piece[k]!;
+    }
+    return true;
   }
 
-  /** The whole text, or undefined when it ends inside a code point. */
-  end(): string | undefined {
-    try {
-      return this.text + this.decoder.decode();
-    } catch {
-      return undefined;
-    }
+  /** False when the text stopped inside a code point. */
+  end(): boolean {
+    const complete = this.pendingLength === 0;
+    this.pendingLength = 0;
+    return complete;
   }
+}
+
+/** Bytes in the code point a byte starts: 2–4 for a lead byte that can start one, else 1 (ASCII, or invalid). */
+function sequenceLength(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 1;
+}
+
+/**
+ * Whether `byte` can be byte `index` (1–3) of a code point that starts with `lead`: the
+ * second byte's range excludes overlongs, surrogates and code points past U+10FFFF.
+ */
+function continues(lead: number, index: number, byte: number): boolean {
+  if (index > 1) return (byte & 0xc0) === 0x80;
+  if (lead === 0xe0) return byte >= 0xa0 && byte <= 0xbf;
+  if (lead === 0xed) return byte >= 0x80 && byte <= 0x9f;
+  if (lead === 0xf0) return byte >= 0x90 && byte <= 0xbf;
+  if (lead === 0xf4) return byte >= 0x80 && byte <= 0x8f;
+  return (byte & 0xc0) === 0x80;
 }
 
 /**
