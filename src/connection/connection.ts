@@ -116,6 +116,8 @@ const PARSER_DONE = 1 << 9;
 const OWN_READS = 1 << 10;
 /** The last read went to a read target: the next one takes only a frame header, so that the payload after it can go to its target too. */
 const AFTER_TARGET = 1 << 11;
+/** Our close frame was the echo of the peer's: the user never sent one, so a later close() has nothing to refuse. */
+const ECHOED = 1 << 12;
 
 /**
  * A payload remainder at least this big is read into the message rather than into scratch: a
@@ -366,7 +368,10 @@ export class Connection implements OwnReader {
     this.flags |= CLOSE_RECEIVED;
     this.code = code;
     this.reason = reason;
-    if ((this.flags & CLOSE_SENT) === 0) this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
+    if ((this.flags & CLOSE_SENT) === 0) {
+      this.flags |= ECHOED;
+      this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
+    }
     // RFC 6455 §7.1.1: the server should close TCP first, but a client "MAY close the connection at
     // any time after sending and receiving a Close message": it ends its side at once, so that
     // close() and pending reads do not wait (up to the 60 s linger) on a server that keeps TCP open.
@@ -787,7 +792,7 @@ export class Connection implements OwnReader {
 
   /**
    * Starts the close handshake and resolves once the peer answered and TCP is closed.
-   * `timeout` in seconds; -1 waits forever.
+   * `timeout` in seconds; -1 waits forever. After the peer closed first, resolves at once.
    */
   close(code: number, reason: string, timeout: number): Promise<void> {
     if (!isValidCloseCode(code)) {
@@ -796,6 +801,8 @@ export class Connection implements OwnReader {
     if (timeout < 0 && timeout !== -1) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout}`));
     }
+    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
+    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
     if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Reason over ${MAX_CLOSE_REASON_BYTES} bytes`));

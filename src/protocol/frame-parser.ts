@@ -368,12 +368,16 @@ export class FrameParser {
     }
     // Otherwise the bytes are checked as they come and kept; the text is decoded once, whole.
     while (this.remaining > 0 && this.buffered > 0) {
-      const n = Math.min(this.remaining, this.chunks[0]!.length - this.offset);
+      const chunk = this.chunks[0]!;
+      const start = this.offset;
+      const n = Math.min(this.remaining, chunk.length - start);
       const expected = this.mayGather(n) ? this.remaining : n;
+      if (this.masked) applyMask(chunk, start, start + n, this.maskKey!, this.payloadRead);
+      if (!this.utf8.push(chunk, start, start + n)) return this.failEvent(invalidUtf8());
+      this.message.copy(chunk, start, start + n, undefined, 0, expected, this.maxMessageSize);
+      this.payloadRead += n;
       this.remaining -= n;
-      const piece = this.takeView(n);
-      if (!this.utf8.push(piece)) return this.failEvent(invalidUtf8());
-      this.message.copy(piece, 0, n, undefined, 0, expected, this.maxMessageSize);
+      this.advance(n);
     }
     if (this.remaining > 0) return EV_NONE;
     this.state = S_HEADER;

@@ -9,59 +9,63 @@ export { isUtf8 };
  * of its own would cost a string per piece, which a flood of tiny fragments multiplies.
  */
 export class Utf8StreamValidator {
-  /** The start of a code point cut by the end of the last piece (at most 3 bytes). */
-  private readonly pending = new Uint8Array(4);
-  private pendingLength = 0;
-  /** Length of the code point `pending` starts. */
-  private pendingNeed = 0;
+  /** The lead byte of a code point cut by the end of the last piece. */
+  private lead = 0;
+  /** Bytes of that code point seen so far; 0 when none is cut. */
+  private have = 0;
+  /** Bytes in that code point. */
+  private need = 0;
 
   /** Forgets what came before: a new message starts. */
   reset(): void {
-    this.pendingLength = 0;
+    this.have = 0;
   }
 
-  /** Returns false when `piece` makes the text invalid. */
-  push(piece: Uint8Array): boolean {
-    let i = 0;
-    const end = piece.length;
-    if (this.pendingLength > 0) {
-      while (this.pendingLength < this.pendingNeed && i < end) {
-        const byte = piece[i++]!;
-        if (!continues(this.pending[0]!, this.pendingLength, byte)) return false;
-        this.pending[this.pendingLength++] = byte;
-      }
-      if (this.pendingLength < this.pendingNeed) return true;
-      this.pendingLength = 0;
-    }
+  /** Checks bytes `start` to `end` of `piece`; false when they make the text invalid. */
+  push(piece: Uint8Array, start = 0, end = piece.length): boolean {
+    let i = start;
+    // A cut code point is finished byte by byte, and so is a short piece: for a few bytes the
+    // loop is cheaper than the view isUtf8 needs.
+    const short = end - start < SHORT_PIECE;
+    while (i < end && (this.have > 0 || short)) if (!this.step(piece[i++]!)) return false;
+    if (i === end) return true;
     // A code point cut by the end of the piece starts at most 3 bytes before it.
     let cut = end;
     for (let k = end - 1; k >= i && k >= end - 3; k--) {
       const byte = piece[k]!;
       if ((byte & 0xc0) === 0x80) continue;
-      const need = sequenceLength(byte);
-      if (need > end - k) cut = k;
+      if (sequenceLength(byte) > end - k) cut = k;
       break;
     }
-    if (cut > i && !isUtf8(i === 0 && cut === end ? piece : piece.subarray(i, cut))) return false;
-    if (cut === end) return true;
-    const lead = piece[cut]!;
-    this.pending[0] = lead;
-    this.pendingLength = 1;
-    this.pendingNeed = sequenceLength(lead);
-    for (let k = cut + 1; k < end; k++) {
-      if (!continues(lead, this.pendingLength, piece[k]!)) return false;
-      this.pending[this.pendingLength++] = piece[k]!;
-    }
+    if (cut > i && !isUtf8(i === 0 && cut === piece.length ? piece : piece.subarray(i, cut))) return false;
+    for (let k = cut; k < end; k++) if (!this.step(piece[k]!)) return false;
     return true;
   }
 
   /** False when the text stopped inside a code point. */
   end(): boolean {
-    const complete = this.pendingLength === 0;
-    this.pendingLength = 0;
+    const complete = this.have === 0;
+    this.have = 0;
     return complete;
   }
+
+  private step(byte: number): boolean {
+    if (this.have > 0) {
+      if (!continues(this.lead, this.have, byte)) return false;
+      if (++this.have === this.need) this.have = 0;
+    } else if (byte >= 0x80) {
+      const need = sequenceLength(byte);
+      if (need === 1) return false;
+      this.lead = byte;
+      this.have = 1;
+      this.need = need;
+    }
+    return true;
+  }
 }
+
+/** Pieces shorter than this are checked byte by byte. */
+const SHORT_PIECE = 64;
 
 /** Bytes in the code point a byte starts: 2–4 for a lead byte that can start one, else 1 (ASCII, or invalid). */
 function sequenceLength(lead: number): number {
