@@ -321,8 +321,10 @@ export class Connection implements OwnReader {
           else if (!this.receiveCompressed(parser.data, false)) return;
           break;
         case EV_PING:
-          if (this.handler!.ping === undefined) this.sendControl(OP_PONG, parser.data);
-          else this.deliver(K_PING, parser.data, false, parser.data.length);
+          // After our close frame nothing more is sent (RFC 6455 §5.5.1): that ping goes unanswered.
+          if (this.handler!.ping === undefined) {
+            if ((this.flags & CLOSE_SENT) === 0) this.sendControl(OP_PONG, parser.data);
+          } else this.deliver(K_PING, parser.data, false, parser.data.length);
           break;
         case EV_PONG:
           if (this.timers !== undefined) this.timers.awaitingPong = false;
