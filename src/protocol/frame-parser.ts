@@ -341,7 +341,6 @@ export class FrameParser {
       this.messageBytes += length;
       this.messageFrames++;
       this.copyFrame = length < KEEP_FRAME_MIN && (!fin || this.messageFrames > 1);
-      this.dataFrameRead = true;
     }
     this.state = S_PAYLOAD;
     return HEADER_READ;
@@ -353,7 +352,7 @@ export class FrameParser {
     return this.messageOpcode === OP_TEXT && !this.messageCompressed ? this.readTextPayload() : this.readBytesPayload();
   }
 
-  /** Text is checked and decoded as it arrives, so that invalid UTF-8 fails on the piece that made it so. */
+  /** Text is checked as it arrives, so that invalid UTF-8 fails on the piece that made it so, and decoded once, whole. */
   private readTextPayload(): ParserEvent {
     // Fast path: a whole one-frame message inside the current chunk, checked and decoded at once.
     if (this.fin && this.messageFrames === 1 && this.payloadRead === 0 && this.wholeInChunk()) {
@@ -366,7 +365,6 @@ export class FrameParser {
       this.text = payload.toString("utf8");
       return EV_TEXT;
     }
-    // Otherwise the bytes are checked as they come and kept; the text is decoded once, whole.
     while (this.remaining > 0 && this.buffered > 0) {
       const chunk = this.chunks[0]!;
       const start = this.offset;
