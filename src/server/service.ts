@@ -61,7 +61,7 @@ export interface UpgradeRequest {
 export interface ServiceConfig {
   /** Sub-protocols this service speaks; the first the client offers that is listed wins. */
   subProtocols?: readonly string[];
-  /** Seconds without a data frame read or written before `onIdleTimeout` (pings and pongs do not count); 0: never. [0] */
+  /** Seconds without a frame read or written before `onIdleTimeout`; 0: never. [0] */
   idleTimeout?: number;
   /** Inbound frame limit (over it: close 1009) and outbound fragment size. [65536] */
   maxFrameSize?: number;
