@@ -75,8 +75,16 @@ interface InboxItem {
   kind: number;
   data: string | Buffer | WebSocketError | undefined;
   isText: boolean;
+  /** What it counts in `inboxBytes`: its payload and HELD_ITEM_COST. */
   size: number;
 }
+
+/**
+ * Bytes a held event costs beyond its payload (the item, its slot, the payload's Buffer or
+ * string): counted against maxQueuedBytes, so that a flood of empty messages stops the
+ * reading too, instead of growing the inbox without end.
+ */
+const HELD_ITEM_COST = 64;
 
 interface PendingWrite {
   opcode: number;
@@ -448,8 +456,9 @@ export class Connection implements OwnReader {
     }
     // Pausing stops new reads; what one read brought is still parsed, so that pings and a
     // close in it are answered at once, and the queue exceeds its bound by one read at most.
-    (this.inbox ??= []).push({ kind, data, isText, size });
-    this.inboxBytes += size;
+    const cost = size + HELD_ITEM_COST;
+    (this.inbox ??= []).push({ kind, data, isText, size: cost });
+    this.inboxBytes += cost;
     if (this.inboxBytes > this.options.maxQueuedBytes && (this.flags & (READ_PAUSED | FINISHED)) === 0) {
       this.flags |= READ_PAUSED;
       this.socket.pause();
