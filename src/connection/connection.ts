@@ -126,6 +126,8 @@ const OWN_READS = 1 << 10;
 const AFTER_TARGET = 1 << 11;
 /** Our close frame was the echo of the peer's: the user never sent one, so a later close() has nothing to refuse. */
 const ECHOED = 1 << 12;
+/** A data message was queued since the last flush: the flush marks the activity the idle timeout counts. */
+const DATA_QUEUED = 1 << 13;
 
 /**
  * A payload remainder at least this big is read into the message rather than into scratch: a
@@ -613,7 +615,7 @@ export class Connection implements OwnReader {
   }
 
   private enqueueMessage(opcode: number, payload: string | Uint8Array): void {
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    this.flags |= DATA_QUEUED;
     const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     const compression = this.compression;
     if (compression !== undefined && (compression.outbound !== undefined || length >= compression.settings.threshold)) {
@@ -751,6 +753,10 @@ export class Connection implements OwnReader {
     const queue = this.queue;
     if (queue === undefined || (this.flags & FINISHED) !== 0) return;
     this.queue = undefined;
+    if ((this.flags & DATA_QUEUED) !== 0) {
+      this.flags &= ~DATA_QUEUED;
+      if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    }
     queue.flush(this.socket, this.options.role === "client");
     returnQueue(queue);
   }
