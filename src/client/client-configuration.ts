@@ -1,4 +1,5 @@
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
+import { DEFAULT_MAX_FRAGMENTS } from "../protocol/frame-parser.ts";
 import type { Client } from "./client.ts";
 
 /** A cookie the client sends with its opening handshake, where its `path` and `domain` apply. */
@@ -110,6 +111,8 @@ export interface ClientConfiguration {
   validation?: boolean;
   /** Inbound message limit (over it: close 1009). [16 MiB] */
   maxMessageSize?: number;
+  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [16384] */
+  maxFragments?: number;
   /** Unsent bytes beyond which writes wait, and unread bytes beyond which reading pauses. [16 MiB] */
   maxQueuedBytes?: number;
 }
@@ -131,6 +134,7 @@ export interface ResolvedClientConfiguration {
   retry: ResolvedRetryConfig | undefined;
   validation: boolean;
   maxMessageSize: number;
+  maxFragments: number;
   maxQueuedBytes: number;
 }
 
@@ -170,6 +174,7 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
           },
     validation: config.validation ?? true,
     maxMessageSize: config.maxMessageSize ?? 16 * MIB,
+    maxFragments: config.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
     maxQueuedBytes: config.maxQueuedBytes ?? 16 * MIB,
   };
   if (resolved.retry !== undefined) {

@@ -110,6 +110,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       role: "client",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,
+      maxFragments: config.maxFragments,
       maxQueuedBytes: config.maxQueuedBytes,
       idleTimeout: 0,
       pingInterval: 0,

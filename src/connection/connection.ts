@@ -27,9 +27,11 @@ export interface ConnectionOptions {
   /** Inbound frame limit, and the size at which outbound messages are fragmented. */
   maxFrameSize: number;
   maxMessageSize: number;
+  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [DEFAULT_MAX_FRAGMENTS] */
+  maxFragments?: number;
   /** Unsent bytes beyond which writes wait, and unhandled inbound bytes beyond which reading pauses. */
   maxQueuedBytes: number;
-  /** Seconds without a frame read or written before `idle()`; 0: never. */
+  /** Seconds without a data frame read or written before `idle()` (control frames do not count); 0: never. */
   idleTimeout: number;
   /** Seconds between pings; a ping unanswered by the next one closes with 1011. 0: none. */
   pingInterval: number;
@@ -73,8 +75,16 @@ interface InboxItem {
   kind: number;
   data: string | Buffer | WebSocketError | undefined;
   isText: boolean;
+  /** What it counts in `inboxBytes`: its payload and HELD_ITEM_COST. */
   size: number;
 }
+
+/**
+ * Bytes a held event costs beyond its payload (the item, its slot, the payload's Buffer or
+ * string): counted against maxQueuedBytes, so that a flood of empty messages stops the
+ * reading too, instead of growing the inbox without end.
+ */
+const HELD_ITEM_COST = 64;
 
 interface PendingWrite {
   opcode: number;
@@ -114,6 +124,10 @@ const PARSER_DONE = 1 << 9;
 const OWN_READS = 1 << 10;
 /** The last read went to a read target: the next one takes only a frame header, so that the payload after it can go to its target too. */
 const AFTER_TARGET = 1 << 11;
+/** Our close frame was the echo of the peer's: the user never sent one, so a later close() has nothing to refuse. */
+const ECHOED = 1 << 12;
+/** A data message was queued since the last flush: the flush marks the activity the idle timeout counts. */
+const DATA_QUEUED = 1 << 13;
 
 /**
  * A payload remainder at least this big is read into the message rather than into scratch: a
@@ -273,12 +287,15 @@ export class Connection implements OwnReader {
   /** Parses `chunk` (transient: scratch memory), or `targetBytes` read into the parser's read target. */
   private receive(chunk: Buffer | undefined, transient: boolean, targetBytes: number): void {
     if ((this.flags & PARSER_DONE) !== 0) return;
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
     this.flags |= IN_READ;
     const parser = (this.parser ??= borrowParser(this.options, this.compression !== undefined));
     if (chunk !== undefined) parser.push(chunk, transient);
     else parser.commitTarget(targetBytes);
     this.drainParser(parser);
+    if (parser.dataFrameRead) {
+      parser.dataFrameRead = false;
+      if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    }
     if (transient) this.parser?.retain();
     this.flags &= ~IN_READ;
     this.flush();
@@ -314,8 +331,10 @@ export class Connection implements OwnReader {
           else if (!this.receiveCompressed(parser.data, false)) return;
           break;
         case EV_PING:
-          if (this.handler!.ping === undefined) this.sendControl(OP_PONG, parser.data);
-          else this.deliver(K_PING, parser.data, false, parser.data.length);
+          // After our close frame nothing more is sent (RFC 6455 §5.5.1): that ping goes unanswered.
+          if (this.handler!.ping === undefined) {
+            if ((this.flags & CLOSE_SENT) === 0) this.sendControl(OP_PONG, parser.data);
+          } else this.deliver(K_PING, parser.data, false, parser.data.length);
           break;
         case EV_PONG:
           if (this.timers !== undefined) this.timers.awaitingPong = false;
@@ -361,7 +380,10 @@ export class Connection implements OwnReader {
     this.flags |= CLOSE_RECEIVED;
     this.code = code;
     this.reason = reason;
-    if ((this.flags & CLOSE_SENT) === 0) this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
+    if ((this.flags & CLOSE_SENT) === 0) {
+      this.flags |= ECHOED;
+      this.sendCloseFrame(code === NO_STATUS_RECEIVED ? undefined : code, "");
+    }
     // RFC 6455 §7.1.1: the server should close TCP first, but a client "MAY close the connection at
     // any time after sending and receiving a Close message": it ends its side at once, so that
     // close() and pending reads do not wait (up to the 60 s linger) on a server that keeps TCP open.
@@ -436,8 +458,9 @@ export class Connection implements OwnReader {
     }
     // Pausing stops new reads; what one read brought is still parsed, so that pings and a
     // close in it are answered at once, and the queue exceeds its bound by one read at most.
-    (this.inbox ??= []).push({ kind, data, isText, size });
-    this.inboxBytes += size;
+    const cost = size + HELD_ITEM_COST;
+    (this.inbox ??= []).push({ kind, data, isText, size: cost });
+    this.inboxBytes += cost;
     if (this.inboxBytes > this.options.maxQueuedBytes && (this.flags & (READ_PAUSED | FINISHED)) === 0) {
       this.flags |= READ_PAUSED;
       this.socket.pause();
@@ -592,6 +615,7 @@ export class Connection implements OwnReader {
   }
 
   private enqueueMessage(opcode: number, payload: string | Uint8Array): void {
+    this.flags |= DATA_QUEUED;
     const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.length;
     const compression = this.compression;
     if (compression !== undefined && (compression.outbound !== undefined || length >= compression.settings.threshold)) {
@@ -729,7 +753,10 @@ export class Connection implements OwnReader {
     const queue = this.queue;
     if (queue === undefined || (this.flags & FINISHED) !== 0) return;
     this.queue = undefined;
-    if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    if ((this.flags & DATA_QUEUED) !== 0) {
+      this.flags &= ~DATA_QUEUED;
+      if (this.timers !== undefined) this.timers.lastActivity = Date.now();
+    }
     queue.flush(this.socket, this.options.role === "client");
     returnQueue(queue);
   }
@@ -782,7 +809,7 @@ export class Connection implements OwnReader {
 
   /**
    * Starts the close handshake and resolves once the peer answered and TCP is closed.
-   * `timeout` in seconds; -1 waits forever.
+   * `timeout` in seconds; -1 waits forever. After the peer closed first, resolves at once.
    */
   close(code: number, reason: string, timeout: number): Promise<void> {
     if (!isValidCloseCode(code)) {
@@ -791,6 +818,8 @@ export class Connection implements OwnReader {
     if (timeout < 0 && timeout !== -1) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout}`));
     }
+    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
+    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
     if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Reason over ${MAX_CLOSE_REASON_BYTES} bytes`));

@@ -10,7 +10,8 @@ import {
   OP_PONG,
   OP_TEXT,
 } from "./opcodes.ts";
-import { isUtf8, Utf8StreamDecoder } from "./utf8.ts";
+import { MessageBuffer } from "./message-buffer.ts";
+import { isUtf8, Utf8StreamValidator } from "./utf8.ts";
 
 /** What `FrameParser.next()` found. The event's data is on the parser until the next call. */
 export const EV_NONE = 0;
@@ -35,7 +36,30 @@ export interface FrameParserOptions {
    * `compressed`, for the extension to inflate and check.
    */
   rsv1Extension?: boolean;
+  /**
+   * Most frames one message may have; one more → 1008. 0 or less: no limit. [DEFAULT_MAX_FRAGMENTS]
+   */
+  maxFragments?: number;
 }
+
+/**
+ * The default bound on a message's frames: as `ws` (CVE-2026-48779), so that ferry takes every
+ * message `ws` takes. Memory follows bytes, not frames (see MessageBuffer); the bound keeps
+ * the work of one message within reach of its size: a peer that fragments at 64 KiB, as ferry
+ * does, needs 256 frames for a 16 MiB message.
+ */
+export const DEFAULT_MAX_FRAGMENTS = 16_384;
+
+/**
+ * Frames of a fragmented binary (or compressed) message smaller than this are copied into the
+ * message's buffer; bigger ones are kept as they were read (in place, or gathered).
+ */
+const KEEP_FRAME_MIN = 16 * 1024;
+/**
+ * Pieces of a big frame kept as views until it is gathered; later ones are copied, so that a
+ * trickle of tiny reads costs its bytes and not a Buffer each.
+ */
+const MAX_KEPT_PIECES = 32;
 
 /**
  * A frame that spans reads is gathered in a buffer of its length: allocated when its first
@@ -76,6 +100,7 @@ export class FrameParser {
   private expectMasked = true;
   private maxFrameSize = Infinity;
   private maxMessageSize = Infinity;
+  private maxFragments = DEFAULT_MAX_FRAGMENTS;
   private rsv1Extension = false;
 
   private chunks: Buffer[] = [];
@@ -95,18 +120,27 @@ export class FrameParser {
   private messageOpcode = 0;
   private messageBytes = 0;
   private messageCompressed = false;
-  private textDecoder: Utf8StreamDecoder | undefined;
-  /** Payloads of the earlier frames of a fragmented binary (or compressed) message. */
-  private messageParts: Buffer[] | undefined;
+  /** Frames of the message in progress so far. */
+  private messageFrames = 0;
+  /** Whether the current frame's payload is copied into `message` as it comes (see KEEP_FRAME_MIN). */
+  private copyFrame = false;
+  /** The bytes of the message in progress that are not in the current frame: fragments, or text. */
+  private readonly message = new MessageBuffer();
+  private readonly utf8 = new Utf8StreamValidator();
   /** The current frame's payload, gathered as it arrives (see `mayGather`). */
   private frameBuffer: Buffer | undefined;
   /** Bytes of memory of its own right after `frameBuffer` (TARGET_LOOKAHEAD when read into as a target, else 0). */
   private frameSlack = 0;
   /** Pieces of the current frame that came before it was gathered, still masked. */
-  private frameParts: Buffer[] | undefined;
+  private readonly framePieces = new MessageBuffer();
   /** The last chunk, when pushed as transient: its memory is reused once the caller is done. */
   private transient: Buffer | undefined;
   private controlParts: Buffer[] | undefined;
+  /**
+   * Set when bytes of a data frame are read; the owner clears it. Idle timeouts count data
+   * frames only, so that keep-alive pings do not hide an idle connection.
+   */
+  dataFrameRead = false;
 
   constructor(options: FrameParserOptions) {
     this.configure(options);
@@ -122,7 +156,10 @@ export class FrameParser {
     this.expectMasked = options.role === "server";
     this.maxFrameSize = options.maxFrameSize > 0 ? options.maxFrameSize : Infinity;
     this.maxMessageSize = options.maxMessageSize > 0 ? options.maxMessageSize : Infinity;
+    const maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+    this.maxFragments = maxFragments > 0 ? maxFragments : Infinity;
     this.rsv1Extension = rsv1Extension;
+    this.dataFrameRead = false;
   }
 
   /**
@@ -188,7 +225,7 @@ export class FrameParser {
    */
   readTarget(minimum: number): Buffer | undefined {
     if (this.state !== S_PAYLOAD || this.buffered !== 0 || this.remaining === 0) return undefined;
-    if (isControlOpcode(this.opcode) || (this.messageOpcode === OP_TEXT && !this.messageCompressed)) return undefined;
+    if (this.copyFrame || isControlOpcode(this.opcode) || (this.messageOpcode === OP_TEXT && !this.messageCompressed)) return undefined;
     if (this.frameBuffer === undefined) {
       if (this.remaining < minimum || !this.mayGather(0)) return undefined;
       this.startGather(TARGET_LOOKAHEAD);
@@ -203,6 +240,7 @@ export class FrameParser {
    */
   commitTarget(n: number): void {
     const frame = this.frameBuffer!;
+    this.dataFrameRead = true;
     const payloadBytes = Math.min(n, this.remaining);
     if (this.masked) applyMask(frame, this.payloadRead, this.payloadRead + payloadBytes, this.maskKey!, this.payloadRead);
     this.payloadRead += payloadBytes;
@@ -248,6 +286,9 @@ export class FrameParser {
       if (len7 > MAX_CONTROL_PAYLOAD) return this.failEvent(corrupt("Control frame payload over 125 bytes"));
     } else if (opcode === OP_CONTINUATION) {
       if (this.messageOpcode === 0) return this.failEvent(badContinuation("Continuation frame without a message to continue"));
+      if (this.messageFrames >= this.maxFragments) {
+        return this.failEvent(new PayloadTooLargeError(`Message of more than ${this.maxFragments} fragments exceeds maxFragments`, { closeCode: 1008 }));
+      }
     } else if (this.messageOpcode !== 0) {
       return this.failEvent(badContinuation("New data frame while a fragmented message is in progress"));
     }
@@ -298,6 +339,8 @@ export class FrameParser {
         this.messageCompressed = rsv1;
       }
       this.messageBytes += length;
+      this.messageFrames++;
+      this.copyFrame = length < KEEP_FRAME_MIN && (!fin || this.messageFrames > 1);
     }
     this.state = S_PAYLOAD;
     return HEADER_READ;
@@ -305,13 +348,14 @@ export class FrameParser {
 
   private readPayload(): ParserEvent {
     if (isControlOpcode(this.opcode)) return this.readControlPayload();
+    this.dataFrameRead = true;
     return this.messageOpcode === OP_TEXT && !this.messageCompressed ? this.readTextPayload() : this.readBytesPayload();
   }
 
-  /** Text is checked and decoded as it arrives, so that invalid UTF-8 fails on the piece that made it so. */
+  /** Text is checked as it arrives, so that invalid UTF-8 fails on the piece that made it so, and decoded once, whole. */
   private readTextPayload(): ParserEvent {
     // Fast path: a whole one-frame message inside the current chunk, checked and decoded at once.
-    if (this.fin && this.textDecoder === undefined && this.payloadRead === 0 && this.wholeInChunk()) {
+    if (this.fin && this.messageFrames === 1 && this.payloadRead === 0 && this.wholeInChunk()) {
       const payload = this.remaining === 0 ? EMPTY : this.takeView(this.remaining);
       this.remaining = 0;
       this.state = S_HEADER;
@@ -322,24 +366,31 @@ export class FrameParser {
       return EV_TEXT;
     }
     while (this.remaining > 0 && this.buffered > 0) {
-      const n = Math.min(this.remaining, this.chunks[0]!.length - this.offset);
+      const chunk = this.chunks[0]!;
+      const start = this.offset;
+      const n = Math.min(this.remaining, chunk.length - start);
+      const expected = this.mayGather(n) ? this.remaining : n;
+      if (this.masked) applyMask(chunk, start, start + n, this.maskKey!, this.payloadRead);
+      if (!this.utf8.push(chunk, start, start + n)) return this.failEvent(invalidUtf8());
+      this.message.copy(chunk, start, start + n, undefined, 0, expected, this.maxMessageSize);
+      this.payloadRead += n;
       this.remaining -= n;
-      const decoder = (this.textDecoder ??= new Utf8StreamDecoder());
-      if (!decoder.push(this.takeView(n))) return this.failEvent(invalidUtf8());
+      this.advance(n);
     }
     if (this.remaining > 0) return EV_NONE;
     this.state = S_HEADER;
     if (!this.fin) return EV_NONE;
-    const decoder = this.textDecoder;
+    const complete = this.utf8.end();
+    const bytes = this.message.take();
     this.resetMessage();
     this.compressed = false;
-    const text = decoder === undefined ? "" : decoder.end();
-    if (text === undefined) return this.failEvent(invalidUtf8());
-    this.text = text;
+    if (!complete) return this.failEvent(invalidUtf8());
+    this.text = bytes.toString("utf8");
     return EV_TEXT;
   }
 
   private readBytesPayload(): ParserEvent {
+    if (this.copyFrame) return this.copyBytesPayload();
     // Fast path: a payload that lies whole in the current chunk, returned as a view of it.
     if (this.payloadRead === 0 && this.frameBuffer === undefined && this.wholeInChunk()) {
       const payload = this.remaining === 0 ? EMPTY : this.take(this.remaining);
@@ -350,7 +401,7 @@ export class FrameParser {
       const n = Math.min(this.remaining, this.chunks[0]!.length - this.offset);
       if (this.frameBuffer === undefined && this.mayGather(Math.min(this.remaining, this.buffered))) this.startGather();
       if (this.frameBuffer !== undefined) this.gather(n);
-      else (this.frameParts ??= []).push(this.takeMasked(n));
+      else this.keepPiece(n);
       this.remaining -= n;
     }
     if (this.remaining > 0) return EV_NONE;
@@ -366,25 +417,45 @@ export class FrameParser {
     return chunk !== undefined && chunk.length - this.offset >= this.remaining;
   }
 
+  /** A small frame of a fragmented message: its payload is copied into the message's buffer, unmasked on the way. */
+  private copyBytesPayload(): ParserEvent {
+    while (this.remaining > 0 && this.buffered > 0) {
+      const start = this.offset;
+      const n = Math.min(this.remaining, this.chunks[0]!.length - start);
+      this.message.copy(this.chunks[0]!, start, start + n, this.masked ? this.maskKey : undefined, this.payloadRead, this.remaining, this.maxMessageSize);
+      this.payloadRead += n;
+      this.remaining -= n;
+      this.advance(n);
+    }
+    if (this.remaining > 0) return EV_NONE;
+    this.state = S_HEADER;
+    return this.fin ? this.endMessage(EMPTY) : EV_NONE;
+  }
+
   /** A binary (or compressed) frame's payload is complete and unmasked. */
   private endBytesFrame(payload: Buffer): ParserEvent {
     this.state = S_HEADER;
+    if (this.fin && this.messageFrames === 1) {
+      const opcode = this.messageOpcode;
+      this.compressed = this.messageCompressed;
+      this.resetMessage();
+      this.data = payload;
+      return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
+    }
     if (!this.fin) {
-      (this.messageParts ??= []).push(payload);
+      if (payload.length > 0) this.message.keep(payload);
       return EV_NONE;
     }
+    return this.endMessage(payload);
+  }
+
+  /** The last frame of a fragmented message is in: `last` is its payload, unless it was copied. */
+  private endMessage(last: Buffer): ParserEvent {
+    if (last.length > 0) this.message.keep(last);
     const opcode = this.messageOpcode;
-    const compressed = this.messageCompressed;
-    const parts = this.messageParts;
-    const size = this.messageBytes;
+    this.compressed = this.messageCompressed;
+    this.data = this.message.take();
     this.resetMessage();
-    this.compressed = compressed;
-    if (parts === undefined) {
-      this.data = payload;
-    } else {
-      parts.push(payload);
-      this.data = Buffer.concat(parts, size);
-    }
     return opcode === OP_TEXT ? EV_TEXT : EV_BINARY;
   }
 
@@ -406,16 +477,7 @@ export class FrameParser {
     const length = this.payloadRead + this.remaining;
     const buffer = slack === 0 ? Buffer.allocUnsafe(length) : Buffer.allocUnsafeSlow(length + slack).subarray(0, length);
     this.frameSlack = slack;
-    const parts = this.frameParts;
-    this.frameParts = undefined;
-    let at = 0;
-    if (parts !== undefined) {
-      for (const part of parts) {
-        if (this.masked) copyMasked(part, 0, part.length, this.maskKey!, at, buffer, at);
-        else buffer.set(part, at);
-        at += part.length;
-      }
-    }
+    if (this.framePieces.length > 0) this.framePieces.moveTo(buffer, 0, this.masked ? this.maskKey : undefined);
     this.frameBuffer = buffer;
   }
 
@@ -430,12 +492,12 @@ export class FrameParser {
     this.advance(n);
   }
 
+  /** The message's buffers are emptied by whoever took their bytes, or by `stop()`. */
   private resetMessage(): void {
     this.messageOpcode = 0;
     this.messageBytes = 0;
+    this.messageFrames = 0;
     this.messageCompressed = false;
-    this.textDecoder = undefined;
-    this.messageParts = undefined;
   }
 
   private readControlPayload(): ParserEvent {
@@ -507,14 +569,18 @@ export class FrameParser {
     return chunk.subarray(start, end);
   }
 
-  /** Consumes `n` bytes that lie within chunks[0], still masked: a view, or a copy from a transient chunk. */
-  private takeMasked(n: number): Buffer {
+  /**
+   * Consumes `n` bytes that lie within chunks[0] into `framePieces`, still masked: as a view,
+   * or copied when the chunk is transient or enough pieces are held already.
+   */
+  private keepPiece(n: number): void {
     const chunk = this.chunks[0]!;
     const start = this.offset;
-    const part = chunk === this.transient ? Buffer.from(chunk.subarray(start, start + n)) : chunk.subarray(start, start + n);
+    const pieces = this.framePieces;
+    if (chunk !== this.transient && pieces.pieces < MAX_KEPT_PIECES) pieces.keep(chunk.subarray(start, start + n));
+    else pieces.copy(chunk, start, start + n, undefined, 0, n, this.payloadRead + this.remaining);
     this.payloadRead += n;
     this.advance(n);
-    return part;
   }
 
   private peekByte(index: number): number {
@@ -558,9 +624,11 @@ export class FrameParser {
     this.offset = 0;
     this.buffered = 0;
     this.resetMessage();
+    this.message.clear();
+    this.utf8.reset();
     this.controlParts = undefined;
     this.frameBuffer = undefined;
-    this.frameParts = undefined;
+    this.framePieces.clear();
     this.transient = undefined;
   }
 }

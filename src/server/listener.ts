@@ -182,6 +182,7 @@ export class Listener {
       role: "server",
       maxFrameSize: config.maxFrameSize,
       maxMessageSize: config.maxMessageSize,
+      maxFragments: config.maxFragments,
       maxQueuedBytes: config.maxQueuedBytes,
       idleTimeout: config.idleTimeout,
       pingInterval: config.pingInterval,

@@ -1,6 +1,7 @@
 import type { PeerCertificate } from "node:tls";
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { WebSocketError } from "../errors.ts";
+import { DEFAULT_MAX_FRAGMENTS } from "../protocol/frame-parser.ts";
 import type { Caller, RemoteAddress } from "./caller.ts";
 
 /**
@@ -138,6 +139,8 @@ export interface ServiceConfig {
   maxFrameSize?: number;
   /** Inbound message limit across fragments (over it: close 1009). [16 MiB] */
   maxMessageSize?: number;
+  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [16384] */
+  maxFragments?: number;
   /** Whether schemas validate bound messages. [true] */
   validation?: boolean;
   /** The JSON field whose value chooses the custom method (`{"event":"heartbeat"}` → `onHeartbeat`). */
@@ -188,6 +191,7 @@ export interface ResolvedServiceConfig {
   idleTimeout: number;
   maxFrameSize: number;
   maxMessageSize: number;
+  maxFragments: number;
   validation: boolean;
   dispatcherKey: string | undefined;
   dispatcherStreamId: string | undefined;
@@ -209,6 +213,7 @@ export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServic
     idleTimeout: config.idleTimeout ?? 0,
     maxFrameSize: maxFrameSize > 0 ? maxFrameSize : 65536,
     maxMessageSize: config.maxMessageSize ?? 16 * MIB,
+    maxFragments: config.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
     validation: config.validation ?? true,
     dispatcherKey: config.dispatcherKey,
     dispatcherStreamId: config.dispatcherStreamId,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { isUtf8, truncateUtf8, Utf8StreamDecoder, utf8CutPoint } from "../../src/protocol/utf8.ts";
+import { isUtf8, truncateUtf8, utf8CutPoint, Utf8StreamValidator } from "../../src/protocol/utf8.ts";
 import { unicodeString } from "./frames.ts";
 
 /** Byte offsets where the code points of `text` end, in its UTF-8 form. */
@@ -122,40 +122,68 @@ describe("truncateUtf8", () => {
   });
 });
 
-describe("Utf8StreamDecoder", () => {
-  it("decodes text split anywhere, including inside code points", () => {
+describe("Utf8StreamValidator", () => {
+  it("accepts valid text split anywhere, including inside code points", () => {
     fc.assert(
       fc.property(textArb, fc.array(fc.nat(), { maxLength: 6 }), (text, rawCuts) => {
         const bytes = Buffer.from(text);
         const cuts = [...new Set(rawCuts.map((n) => n % (bytes.length + 1)))].sort((a, b) => a - b);
-        const decoder = new Utf8StreamDecoder();
+        const validator = new Utf8StreamValidator();
         let at = 0;
         for (const cut of [...cuts, bytes.length]) {
-          assert.equal(decoder.push(bytes.subarray(at, cut)), true);
+          assert.equal(validator.push(bytes.subarray(at, cut)), true);
           at = cut;
         }
-        assert.equal(decoder.end(), text);
+        assert.equal(validator.end(), true);
       }),
       { numRuns: 300 },
     );
   });
 
+  it("agrees with isUtf8 on any bytes cut anywhere, one byte at a time too", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 24 }), fc.array(fc.nat(), { maxLength: 6 }), (bytes, rawCuts) => {
+        const cuts = [...new Set(rawCuts.map((n) => n % (bytes.length + 1)))].sort((a, b) => a - b);
+        for (const pieces of [cuts, [...bytes.keys()]]) {
+          const validator = new Utf8StreamValidator();
+          let at = 0;
+          let valid = true;
+          for (const cut of [...pieces, bytes.length]) {
+            valid &&= validator.push(bytes.subarray(at, cut));
+            at = cut;
+          }
+          valid &&= validator.end();
+          assert.equal(valid, isUtf8(bytes), Buffer.from(bytes).toString("hex"));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it("fails on the piece where the text becomes invalid", () => {
-    const decoder = new Utf8StreamDecoder();
-    assert.equal(decoder.push(Buffer.from("ok ")), true);
-    assert.equal(decoder.push(Uint8Array.of(0xed)), true); // could still be valid
-    assert.equal(decoder.push(Uint8Array.of(0xa0)), false); // U+D800: a surrogate
+    const validator = new Utf8StreamValidator();
+    assert.equal(validator.push(Buffer.from("ok ")), true);
+    assert.equal(validator.push(Uint8Array.of(0xed)), true); // could still be valid
+    assert.equal(validator.push(Uint8Array.of(0xa0)), false); // U+D800: a surrogate
+  });
+
+  it("fails on a cut code point that can no longer be valid (Autobahn 6.4.2: U+110000 begun)", () => {
+    const validator = new Utf8StreamValidator();
+    assert.equal(validator.push(Buffer.concat([Buffer.from("κόσμε"), Uint8Array.of(0xf4)])), true);
+    assert.equal(validator.push(Uint8Array.of(0x90)), false);
   });
 
   it("fails at the end when the text stops inside a code point", () => {
-    const decoder = new Utf8StreamDecoder();
-    assert.equal(decoder.push(Uint8Array.of(0x61, 0xf0, 0x9f, 0x98)), true);
-    assert.equal(decoder.end(), undefined);
+    const validator = new Utf8StreamValidator();
+    assert.equal(validator.push(Uint8Array.of(0x61, 0xf0, 0x9f, 0x98)), true);
+    assert.equal(validator.end(), false);
   });
 
-  it("keeps a leading byte order mark", () => {
-    const decoder = new Utf8StreamDecoder();
-    assert.equal(decoder.push(Uint8Array.of(0xef, 0xbb, 0xbf, 0x61)), true);
-    assert.equal(decoder.end(), "\ufeffa");
+  it("starts afresh after reset()", () => {
+    const validator = new Utf8StreamValidator();
+    assert.equal(validator.push(Uint8Array.of(0xe2, 0x82)), true);
+    validator.reset();
+    assert.equal(validator.push(Buffer.from("abc")), true);
+    assert.equal(validator.end(), true);
   });
 });
