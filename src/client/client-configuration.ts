@@ -70,6 +70,10 @@ export interface ClientConfiguration {
   maxMessageSize?: number;
   /** Unsent bytes beyond which writes wait, and unread bytes beyond which reading pauses. [16 MiB] */
   maxQueuedBytes?: number;
+  /** Whether the socket reads into ferry's buffers (README, performance notes); FERRY_OWN_READS=0 turns it off everywhere. [true] */
+  ownReads?: boolean;
+  /** Whether the first connection may raise glibc's malloc thresholds for the whole process (README, performance notes); FERRY_MALLOC_TUNING=0 turns it off everywhere. [true] */
+  mallocTuning?: boolean;
 }
 
 export interface ResolvedClientConfiguration {
@@ -89,6 +93,8 @@ export interface ResolvedClientConfiguration {
   validation: boolean;
   maxMessageSize: number;
   maxQueuedBytes: number;
+  ownReads: boolean | undefined;
+  mallocTuning: boolean | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -125,6 +131,8 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
     validation: config.validation ?? true,
     maxMessageSize: config.maxMessageSize ?? 16 * MIB,
     maxQueuedBytes: config.maxQueuedBytes ?? 16 * MIB,
+    ownReads: config.ownReads,
+    mallocTuning: config.mallocTuning,
   };
   if (resolved.retry !== undefined) {
     const { maxCount, interval, backOffFactor, maxWaitInterval } = resolved.retry;

@@ -48,6 +48,10 @@ export interface ListenerConfiguration {
   /** Whether permessage-deflate may be negotiated; each service's `compression` says how. [true] */
   webSocketCompressionEnabled?: boolean;
   requestLimits?: RequestLimits;
+  /** Whether upgraded sockets read into ferry's buffers (README, performance notes); FERRY_OWN_READS=0 turns it off everywhere. [true] */
+  ownReads?: boolean;
+  /** Whether the first connection may raise glibc's malloc thresholds for the whole process (README, performance notes); FERRY_MALLOC_TUNING=0 turns it off everywhere. [true] */
+  mallocTuning?: boolean;
 }
 
 interface Attached {
@@ -75,6 +79,8 @@ export class Listener {
   private readonly maxEntityBodySize: number;
   private readonly keepAlive: "AUTO" | "ALWAYS" | "NEVER";
   private readonly compressionEnabled: boolean;
+  private readonly ownReads: boolean | undefined;
+  private readonly mallocTuning: boolean | undefined;
   private readonly connections = new Set<Connection>();
   /** Sockets whose upgrade is still being decided. */
   private readonly upgrading = new Set<Duplex>();
@@ -110,6 +116,8 @@ export class Listener {
     this.maxEntityBodySize = limits.maxEntityBodySize ?? -1;
     this.keepAlive = config.http1Settings?.keepAlive ?? "AUTO";
     this.compressionEnabled = config.webSocketCompressionEnabled ?? true;
+    this.ownReads = config.ownReads;
+    this.mallocTuning = config.mallocTuning;
     if (typeof portOrServer !== "number") {
       this.server = portOrServer;
     } else {
@@ -146,6 +154,7 @@ export class Listener {
       closeTimeout: config.connectionClosureTimeout,
       registry: this.connections,
       compression: config.compression,
+      mallocTuning: this.mallocTuning,
     };
     this.router.add(path, { upgradeService, config, connectionOptions });
   }
@@ -351,7 +360,7 @@ export class Listener {
     response += "\r\n";
 
     socket.off("error", ignore);
-    const reading = withOwnReads(socket, head);
+    const reading = withOwnReads(socket, head, this.ownReads);
     const connection = new Connection(socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
