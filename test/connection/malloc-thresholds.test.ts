@@ -48,7 +48,9 @@ console.log(counts[1]);
 
 async function secondFillFaults(config: object, env: Record<string, string> = {}): Promise<number> {
   const environment: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const name of Object.keys(environment)) if (name.startsWith("MALLOC_") && !(name in env)) delete environment[name];
+  for (const name of Object.keys(environment)) {
+    if ((name.startsWith("MALLOC_") || name === "FERRY_MALLOC_TUNING" || name === "GLIBC_TUNABLES") && !(name in env)) delete environment[name];
+  }
   const { stdout } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", PROCESS, JSON.stringify(config)], {
     env: environment,
     timeout: 30_000,

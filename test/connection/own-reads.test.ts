@@ -94,7 +94,10 @@ async function rawPeer(port: number, firstWrite = UPGRADE): Promise<Socket> {
   return peer;
 }
 
-describe("own reads", () => {
+/** The suite also runs with FERRY_OWN_READS=0 (.ci/run): then only the switches are tested. */
+const switchedOff = process.env["FERRY_OWN_READS"] === "0" ? "FERRY_OWN_READS=0 in the environment" : false;
+
+describe("own reads", { skip: switchedOff }, () => {
   let server: Server;
   let upgrades: Awaited<ReturnType<typeof upgradingServer>>;
   const open: Socket[] = [];
@@ -242,7 +245,8 @@ describe("own reads: the off switches", () => {
   });
 
   for (const ownReads of [true, false]) {
-    it(`ownReads: ${ownReads} on a Listener and a Client: ${ownReads ? "both read into ferry's memory" : "both keep Node's reads"}, and messages flow`, async () => {
+    const title = `ownReads: ${ownReads} on a Listener and a Client: ${ownReads ? "both read into ferry's memory" : "both keep Node's reads"}, and messages flow`;
+    it(title, { skip: ownReads && switchedOff }, async () => {
       await watchingSockets(async (accepted, connected) => {
         const listener = new Listener(0, { host: "127.0.0.1", ownReads });
         listener.attach("/", ECHO);
@@ -298,8 +302,10 @@ await listener.immediateStop();
 `;
 
   async function echoProcess(env: Record<string, string>, mode = ""): Promise<{ result: { echoed: boolean[]; own: boolean[] }; stderr: string }> {
+    const environment: NodeJS.ProcessEnv = { ...process.env, ...env };
+    if (!("FERRY_OWN_READS" in env)) delete environment["FERRY_OWN_READS"];
     const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", ECHO_PROCESS, mode], {
-      env: { ...process.env, ...env },
+      env: environment,
       timeout: 30_000,
     });
     return { result: JSON.parse(stdout.trim().split("\n").at(-1)!), stderr };
