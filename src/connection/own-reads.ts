@@ -83,7 +83,7 @@ function onreadKeys(socket: Socket): OnreadKeys | null {
 }
 
 /** `option` from a listener's or client's configuration; FERRY_OWN_READS=0 overrides it. */
-export function ownReadsAllowed(option: boolean | undefined): boolean {
+function ownReadsAllowed(option: boolean | undefined): boolean {
   switchedOff ??= process.env["FERRY_OWN_READS"] === "0";
   return option !== false && !switchedOff && !failed;
 }
