@@ -8,11 +8,13 @@
  *
  * Reported: messages per second and per CPU-second of the ferry process, its page faults
  * per message (client), and its RSS under load and after a second idle (what the tuning
- * keeps from the rest of the host). Run alone, small enough for a shared machine:
+ * keeps from the rest of the host). Run from bench/run.ts, or alone, small enough for a
+ * shared machine:
  *
  *   npx tsx bench/malloc-tuning.ts [--duration=S] [--rounds=N] [--size=64k] [--no-pin]
  */
 import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { compiledScript } from "./compiled.ts";
 import { pinGenerator, type Pinning } from "./cpu-pinning.ts";
 import type { DriverResult, DriverSettings } from "./client-driver.ts";
@@ -24,14 +26,16 @@ const CONNECTIONS = 16;
 const IN_FLIGHT = 4;
 const FIXED_ALLOCATOR = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(64 << 20) };
 
-interface Row {
+export interface MallocTuningRow {
   role: "client" | "server";
   tuning: boolean;
   perSecond: number;
   perCpuSecond: number;
   faultsPerMessage: number | undefined;
-  rss: number;
-  idleRss: number | undefined;
+  /** Client only: RSS at the end of the measuring window. */
+  rssUnderLoad: number | undefined;
+  /** RSS once the connections have closed and a GC ran. */
+  idleRss: number;
 }
 
 function tuningEnv(tuning: boolean): Record<string, string> {
@@ -54,7 +58,7 @@ function runClient(port: number, size: number, durationMs: number, tuning: boole
   });
 }
 
-async function clientRow(pinning: Pinning | undefined, size: number, durationMs: number, tuning: boolean): Promise<Row> {
+async function clientRow(pinning: Pinning | undefined, size: number, durationMs: number, tuning: boolean): Promise<MallocTuningRow> {
   // The echo server's allocator is fixed, so that only the client's changes.
   const server = await ServerProcess.spawn("ws", pinning, 15_000, FIXED_ALLOCATOR);
   try {
@@ -66,64 +70,114 @@ async function clientRow(pinning: Pinning | undefined, size: number, durationMs:
       perSecond: (result.messages * 1000) / durationMs,
       perCpuSecond: (result.messages * 1000) / result.cpuMs,
       faultsPerMessage: result.messages > 0 ? result.faults! / result.messages : undefined,
-      rss: result.rss!,
-      idleRss: result.idleRss,
+      rssUnderLoad: result.rss,
+      idleRss: result.idleRss!,
     };
   } finally {
     await server.stop();
   }
 }
 
-async function serverRow(pinning: Pinning | undefined, size: number, durationMs: number, tuning: boolean): Promise<Row> {
+async function serverRow(pinning: Pinning | undefined, size: number, durationMs: number, tuning: boolean): Promise<MallocTuningRow> {
   const server = await ServerProcess.spawn("ferry", pinning, 15_000, tuningEnv(tuning));
   try {
     const frame = buildMessageFrame("binary", size);
     const measured = await measureEcho(server, { connections: CONNECTIONS, messageSize: size, inFlight: IN_FLIGHT }, frame, { warmupMs: 1000, durationMs });
     const loaded = await server.memory();
-    return { role: "server", tuning, perSecond: measured.perSecond, perCpuSecond: measured.perServerCpuSecond, faultsPerMessage: undefined, rss: loaded.rss, idleRss: undefined };
+    return { role: "server", tuning, perSecond: measured.perSecond, perCpuSecond: measured.perServerCpuSecond, faultsPerMessage: undefined, rssUnderLoad: undefined, idleRss: loaded.rss };
   } finally {
     await server.stop();
   }
 }
 
-function format(row: Row): string {
+function format(row: MallocTuningRow): string {
   const mib = (bytes: number): string => `${(bytes / (1 << 20)).toFixed(0)} MiB`;
   return (
     `${row.role.padEnd(6)} tuning ${row.tuning ? "on " : "off"}: ${row.perSecond.toFixed(0)} msg/s, ${row.perCpuSecond.toFixed(0)} msg/CPU-s` +
     (row.faultsPerMessage === undefined ? "" : `, ${row.faultsPerMessage.toFixed(2)} faults/msg`) +
-    `, RSS ${mib(row.rss)}${row.idleRss === undefined ? " after the run (GC)" : ` under load, ${mib(row.idleRss)} idle after GC`}`
+    `, RSS ${row.rssUnderLoad === undefined ? "" : `${mib(row.rssUnderLoad)} under load, `}${mib(row.idleRss)} idle after GC`
   );
 }
 
+export interface MallocTuningOptions {
+  durationMs: number;
+  /** Runs per role and setting; the median by messages per CPU-second is kept. */
+  rounds: number;
+  size: number;
+}
+
+/** Every role with the tuning on and off, `rounds` times each, alternating; the median rows. */
+export async function runMallocTuningBench(pinning: Pinning | undefined, options: MallocTuningOptions, log: (line: string) => void): Promise<MallocTuningRow[]> {
+  // glibc's own variables would take the decision out of ferry's hands; children inherit this.
+  for (const name of Object.keys(process.env)) if (name.startsWith("MALLOC_") || name === "GLIBC_TUNABLES") delete process.env[name];
+  log(`malloc tuning on and off: ${CONNECTIONS} connections × ${options.size} B × ${IN_FLIGHT} in flight, ${options.durationMs / 1000} s per run`);
+  const runs: MallocTuningRow[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    // Alternate, so that neither setting always runs on a warmer or cooler machine.
+    const order = round % 2 === 0 ? [true, false] : [false, true];
+    for (const role of [clientRow, serverRow]) {
+      for (const tuning of order) {
+        const row = await role(pinning, options.size, options.durationMs, tuning);
+        log(`  ${format(row)}`);
+        runs.push(row);
+      }
+    }
+  }
+  const medians: MallocTuningRow[] = [];
+  for (const role of ["client", "server"] as const) {
+    for (const tuning of [true, false]) {
+      const same = runs.filter((row) => row.role === role && row.tuning === tuning).sort((a, b) => a.perCpuSecond - b.perCpuSecond);
+      medians.push(same[Math.floor(same.length / 2)]!);
+    }
+  }
+  return medians;
+}
+
+/** The section BENCHMARKS.md gets. */
+export function renderMallocTuning(rows: readonly MallocTuningRow[], options: MallocTuningOptions): string {
+  const mib = (bytes: number | undefined): string => (bytes === undefined ? "–" : `${(bytes / (1 << 20)).toFixed(0)} MiB`);
+  const lines = [
+    "## glibc malloc tuning",
+    "",
+    "ferry raises glibc's malloc thresholds on its first connection (README, performance notes). Here",
+    "with it on and off (`FERRY_MALLOC_TUNING=0`), each run in fresh processes with no `MALLOC_*`",
+    `variable set (bench/malloc-tuning.ts): ${CONNECTIONS} connections each keep ${IN_FLIGHT} binary messages of ${options.size / 1024} KiB in flight;`,
+    "the client is a ferry `Client` against a `ws` echo server, the server a ferry echo server fed by the",
+    `load generator. Median of ${options.rounds} runs by messages per CPU-second of the ferry process.`,
+    "",
+    "| role | tuning | msg/s | msg/CPU-s | page faults/msg | RSS under load | RSS idle, after GC |",
+    "| :-- | :-- | --: | --: | --: | --: | --: |",
+  ];
+  for (const row of rows) {
+    lines.push(
+      `| ${row.role} | ${row.tuning ? "on" : "off"} | ${row.perSecond.toFixed(0)} | ${row.perCpuSecond.toFixed(0)} | ` +
+        `${row.faultsPerMessage === undefined ? "–" : row.faultsPerMessage.toFixed(2)} | ${mib(row.rssUnderLoad)} | ${mib(row.idleRss)} |`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 async function main(): Promise<void> {
-  let durationMs = 3000;
-  let rounds = 2;
-  let size = 64 * 1024;
+  const options: MallocTuningOptions = { durationMs: 3000, rounds: 2, size: 64 * 1024 };
   let pin = true;
   for (const arg of process.argv.slice(2)) {
     const [, name, value = ""] = /^--([a-z-]+)(?:=(.*))?$/.exec(arg) ?? [];
-    if (name === "duration") durationMs = Number(value) * 1000;
-    else if (name === "rounds") rounds = Number(value);
-    else if (name === "size") size = Number(value.replace(/k$/i, "")) * (/k$/i.test(value) ? 1024 : 1);
+    if (name === "duration") options.durationMs = Number(value) * 1000;
+    else if (name === "rounds") options.rounds = Number(value);
+    else if (name === "size") options.size = Number(value.replace(/k$/i, "")) * (/k$/i.test(value) ? 1024 : 1);
     else if (name === "no-pin") pin = false;
     else throw new Error(`unknown argument ${arg}`);
   }
-  // glibc's own variables would take the decision out of ferry's hands; children inherit this.
-  for (const name of Object.keys(process.env)) if (name.startsWith("MALLOC_") || name === "GLIBC_TUNABLES") delete process.env[name];
-  const pinning = pin ? pinGenerator() : undefined;
-  console.log(`malloc tuning on and off, node ${process.version}: ${CONNECTIONS} connections × ${size} B × ${IN_FLIGHT} in flight, ${durationMs / 1000} s per run`);
-  for (let round = 0; round < rounds; round++) {
-    // Alternate, so that neither setting always runs on a warmer or cooler machine.
-    const order = round % 2 === 0 ? [true, false] : [false, true];
-    for (const tuning of order) console.log(format(await clientRow(pinning, size, durationMs, tuning)));
-    for (const tuning of order) console.log(format(await serverRow(pinning, size, durationMs, tuning)));
-  }
+  const rows = await runMallocTuningBench(pin ? pinGenerator() : undefined, options, console.log);
+  console.log(`\nnode ${process.version}\n${renderMallocTuning(rows, options)}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
