@@ -11,7 +11,7 @@ import { debuglog } from "node:util";
  * and every page of the next message faults back in. On the 2-core VM of BENCHMARKS.md, a
  * ferry Client reading 64 KiB messages from a `ws` server (16 connections, 4 in flight) took
  * 5 to 18 page faults per message and managed 2.5k to 6k messages a second; with the
- * thresholds raised, 0.02 faults and 16k to 20k.
+ * thresholds raised, 0.02 faults and 16k to 20k (bench/malloc-tuning.ts measures it anew).
  *
  * glibc raises both thresholds by itself when a block it had mapped is freed: the mmap
  * threshold to that block's size, the trim threshold to twice that, for blocks up to 32 MiB
