@@ -26,6 +26,7 @@ const CONNECTIONS = 16;
 const IN_FLIGHT = 4;
 const FIXED_ALLOCATOR = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(64 << 20) };
 
+/** One run of one role, with the tuning on or off: rates of the ferry process and its memory. */
 export interface MallocTuningRow {
   role: "client" | "server";
   tuning: boolean;
@@ -99,6 +100,7 @@ function format(row: MallocTuningRow): string {
   );
 }
 
+/** How long and how often each role runs with each setting, and the message size. */
 export interface MallocTuningOptions {
   durationMs: number;
   /** Runs per role and setting; the median by messages per CPU-second is kept. */
