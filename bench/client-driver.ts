@@ -19,6 +19,11 @@ export interface DriverSettings {
 export interface DriverResult {
   messages: number;
   cpuMs: number;
+  /** Minor page faults of the driver process in the measuring window. */
+  faults?: number;
+  /** Resident set size at the end of the window, and after the connections closed and a second of idleness (after a GC when run with --expose-gc). */
+  rss?: number;
+  idleRss?: number;
   error?: string;
 }
 
@@ -86,12 +91,17 @@ async function drive(settings: DriverSettings): Promise<DriverResult> {
   await new Promise((resolve) => setTimeout(resolve, settings.warmupMs));
   counting = true;
   const cpuBefore = process.cpuUsage();
+  const faultsBefore = process.resourceUsage().minorPageFault;
   await new Promise((resolve) => setTimeout(resolve, settings.durationMs));
   const cpu = process.cpuUsage(cpuBefore);
+  const faults = process.resourceUsage().minorPageFault - faultsBefore;
+  const rss = process.memoryUsage.rss();
   counting = false;
   stop = true;
   await Promise.race([Promise.all(running), new Promise((resolve) => setTimeout(resolve, 2000))]);
-  return { messages, cpuMs: (cpu.user + cpu.system) / 1000 };
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  (globalThis as { gc?: () => void }).gc?.();
+  return { messages, cpuMs: (cpu.user + cpu.system) / 1000, faults, rss, idleRss: process.memoryUsage.rss() };
 }
 
 const settings = JSON.parse(process.argv[2] ?? "{}") as DriverSettings;

@@ -20,6 +20,8 @@ export interface BenchOptions {
   compression: boolean;
   /** The client case (bench/client-bench.ts). */
   client: boolean;
+  /** ferry's malloc tuning on and off (bench/malloc-tuning.ts). */
+  mallocTuning: boolean;
   idleConnections: number;
   /** Write BENCHMARKS.md. */
   write: boolean;
@@ -46,6 +48,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --no-matrix             skip the echo matrix
   --no-compression        skip the permessage-deflate rows
   --no-client             skip the client case (ferry Client vs ws client)
+  --no-malloc-tuning      skip ferry's malloc tuning on and off (bench/malloc-tuning.ts)
   --write / --no-write    write BENCHMARKS.md [on when the whole matrix ran, off otherwise]
   --no-pin                do not pin generator and servers to cores with taskset
   --default-malloc        run the servers with glibc's default malloc thresholds (see bench/allocator.ts)
@@ -67,7 +70,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const known = new Set([
     ...["quick", "duration", "warmup", "repeat", "max-outstanding", "servers"],
     ...["connections", "sizes", "in-flight", "text", "idle"],
-    ...["no-handshakes", "no-memory", "no-matrix", "no-compression", "no-client", "write", "no-write", "no-pin", "default-malloc", "help"],
+    ...["no-handshakes", "no-memory", "no-matrix", "no-compression", "no-client", "no-malloc-tuning", "write", "no-write", "no-pin", "default-malloc", "help"],
   ]);
   for (const name of flags.keys()) {
     if (!known.has(name)) throw new Error(`unknown option --${name}\n\n${USAGE}`);
@@ -98,6 +101,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     memory: !flags.has("no-memory"),
     compression: !flags.has("no-compression") && !quick,
     client: !flags.has("no-client") && !quick,
+    mallocTuning: !flags.has("no-malloc-tuning") && !quick,
     idleConnections: parseCount(setting("idle") ?? "5000"),
     write: false,
     pin: !flags.has("no-pin"),

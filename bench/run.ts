@@ -7,6 +7,7 @@ import { repoPath } from "./compiled.ts";
 import { pinGenerator } from "./cpu-pinning.ts";
 import { buildMessageFrame } from "./frames.ts";
 import { machineCpuSeconds } from "./machine-load.ts";
+import { renderMallocTuning, runMallocTuningBench } from "./malloc-tuning.ts";
 import { IDLE_SETTLE_MS, measureEcho, measureHandshakes, measureIdleMemory, type EchoCell } from "./measure.ts";
 import { formatSize, parseOptions, type BenchOptions } from "./options.ts";
 import {
@@ -100,7 +101,8 @@ function watchdogMs(options: BenchOptions, cellCount: number): number {
   const steps =
     (cellCount + (options.handshakes ? 1 : 0) + (options.compression ? 12 : 0)) * options.repeat +
     (options.memory ? 4 : 0) +
-    (options.client ? 8 : 0);
+    (options.client ? 8 : 0) +
+    (options.mallocTuning ? 4 * Math.max(2, options.repeat) : 0);
   return 120_000 + 2 * steps * options.servers.length * perStep;
 }
 
@@ -227,6 +229,11 @@ async function main(): Promise<void> {
       "\n## Clients\n\nferry's `Client` and `ws`'s client, each in a process of its own, drive the same `ws` echo " +
       "server in turns (bench/client-bench.ts); efficiency is messages per client CPU-second.\n\n" +
       `${renderClientRows(rows, options.durationMs)}\n`;
+  }
+  if (options.mallocTuning) {
+    console.log("");
+    const tuning = { durationMs: options.durationMs, rounds: Math.max(2, options.repeat), size: 64 * 1024 };
+    extra += `\n${renderMallocTuning(await runMallocTuningBench(pinning, tuning, console.log), tuning)}`;
   }
   results.elapsedSeconds = (Date.now() - started) / 1000;
 

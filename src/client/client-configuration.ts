@@ -115,6 +115,10 @@ export interface ClientConfiguration {
   maxFragments?: number;
   /** Unsent bytes beyond which writes wait, and unread bytes beyond which reading pauses. [16 MiB] */
   maxQueuedBytes?: number;
+  /** Whether the socket reads into ferry's buffers (README, performance notes); FERRY_OWN_READS=0 turns it off everywhere. [true] */
+  ownReads?: boolean;
+  /** Whether the first connection may raise glibc's malloc thresholds for the whole process (README, performance notes); FERRY_MALLOC_TUNING=0 turns it off everywhere. [true] */
+  mallocTuning?: boolean;
 }
 
 /** @internal */
@@ -136,6 +140,8 @@ export interface ResolvedClientConfiguration {
   maxMessageSize: number;
   maxFragments: number;
   maxQueuedBytes: number;
+  ownReads: boolean | undefined;
+  mallocTuning: boolean | undefined;
 }
 
 const MIB = 1024 * 1024;
@@ -176,6 +182,8 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
     maxMessageSize: config.maxMessageSize ?? 16 * MIB,
     maxFragments: config.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
     maxQueuedBytes: config.maxQueuedBytes ?? 16 * MIB,
+    ownReads: config.ownReads,
+    mallocTuning: config.mallocTuning,
   };
   if (resolved.retry !== undefined) {
     const { maxCount, interval, backOffFactor, maxWaitInterval } = resolved.retry;

@@ -105,7 +105,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     const config = this.#config;
     this.#handshake = handshake;
     this.#protocolError = undefined;
-    const reading = withOwnReads(handshake.socket, handshake.head);
+    const reading = withOwnReads(handshake.socket, handshake.head, config.ownReads);
     const connection = new Connection(handshake.socket, {
       role: "client",
       maxFrameSize: config.maxFrameSize,
@@ -116,6 +116,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       pingInterval: 0,
       closeTimeout: DEFAULT_CLOSE_TIMEOUT,
       compression: config.compression,
+      mallocTuning: config.mallocTuning,
     }, handshake.deflate, reading.ownReads);
     this.#connection = connection;
     connection.start(this.#handlerFor(connection), reading.head);

@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   registry?: Set<Connection>;
   /** permessage-deflate settings, for connections that negotiated it. */
   compression?: ResolvedCompression;
+  /** The configuration's `mallocTuning` (see malloc-thresholds.ts). */
+  mallocTuning?: boolean;
 }
 
 /**
@@ -201,7 +203,7 @@ export class Connection implements OwnReader {
     this.options = options;
     if (ownReads) this.flags = OWN_READS;
     this.serial = nextSerial++;
-    raiseMallocThresholds();
+    raiseMallocThresholds(options.mallocTuning);
     this.compression = deflate === undefined ? undefined : new MessageCompression(deflate, options.role, options.compression!);
   }
 

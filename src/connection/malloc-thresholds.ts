@@ -1,3 +1,6 @@
+import { readFileSync } from "node:fs";
+import { debuglog } from "node:util";
+
 /**
  * Keeping glibc's malloc from handing message memory back to the kernel after every garbage
  * collection.
@@ -8,7 +11,7 @@
  * and every page of the next message faults back in. On the 2-core VM of BENCHMARKS.md, a
  * ferry Client reading 64 KiB messages from a `ws` server (16 connections, 4 in flight) took
  * 5 to 18 page faults per message and managed 2.5k to 6k messages a second; with the
- * thresholds raised, 0.02 faults and 16k to 20k.
+ * thresholds raised, 0.02 faults and 16k to 20k (bench/malloc-tuning.ts measures it anew).
  *
  * glibc raises both thresholds by itself when a block it had mapped is freed: the mmap
  * threshold to that block's size, the trim threshold to twice that, for blocks up to 32 MiB
@@ -16,17 +19,55 @@
  * memory). Ferry therefore allocates one block just under that bound, once, and drops it. It
  * is never written, so none of its pages become resident, and the next scavenge frees it.
  * The effect is that of `MALLOC_MMAP_THRESHOLD_=32 MiB MALLOC_TRIM_THRESHOLD_=64 MiB`: up to
- * 64 MiB of freed heap stays with the process for reuse. A process that sets either variable
- * keeps its own values (glibc stops adjusting them), and other allocators (musl, jemalloc)
- * are not affected.
+ * 64 MiB of freed heap stays with the process for reuse, and blocks up to 32 MiB come from
+ * the heap instead of mappings of their own.
+ *
+ * It is done only where it can do what is meant: where glibc is the C library (musl's malloc
+ * has no such thresholds; a preloaded jemalloc is not affected), and only when the
+ * environment sets none of glibc's malloc thresholds (with any of them set, glibc stops
+ * adjusting, and the process keeps its own values). `mallocTuning: false` in a listener's or client's configuration, or
+ * FERRY_MALLOC_TUNING=0 in the environment, leaves the allocator as it is.
  */
 const BLOCK_BYTES = 32 * 1024 * 1024 - 64 * 1024;
 
-let raised = false;
+/** Variables with which the process has chosen its own thresholds. */
+const OWN_SETTINGS = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
 
-/** Once per process: lets glibc see one large block come and go (see above). */
-export function raiseMallocThresholds(): void {
-  if (raised) return;
-  raised = true;
+const debug = debuglog("ferry");
+let settled = false;
+
+/** glibc's C library is mapped into the process (`process.report` would say so too, but may look up host names). */
+function glibc(): boolean {
+  if (process.platform !== "linux") return false;
+  try {
+    return /\/libc\.so\.6$/m.test(readFileSync("/proc/self/maps", "latin1"));
+  } catch {
+    return false;
+  }
+}
+
+function ownSettings(): string | undefined {
+  const set = OWN_SETTINGS.find((name) => process.env[name] !== undefined);
+  if (set !== undefined) return set;
+  return /glibc\.malloc\.(mmap|trim)_threshold/.test(process.env["GLIBC_TUNABLES"] ?? "") ? "GLIBC_TUNABLES" : undefined;
+}
+
+/**
+ * Once per process, when a connection opens: lets glibc see one large block come and go (see
+ * above). `option`: the configuration's `mallocTuning`; a connection whose configuration says
+ * false leaves it to a later one that allows it. FERRY_MALLOC_TUNING=0 overrides every option.
+ */
+export function raiseMallocThresholds(option: boolean | undefined): void {
+  if (settled || option === false) return;
+  settled = true;
+  if (process.env["FERRY_MALLOC_TUNING"] === "0") {
+    debug("malloc thresholds left alone: FERRY_MALLOC_TUNING=0");
+    return;
+  }
+  const own = ownSettings();
+  if (own !== undefined || !glibc()) {
+    debug(`malloc thresholds left alone: ${own === undefined ? "not glibc" : `${own} is set`}`);
+    return;
+  }
   Buffer.allocUnsafeSlow(BLOCK_BYTES);
 }

@@ -1,4 +1,5 @@
 import { Socket } from "node:net";
+import { debuglog } from "node:util";
 import { MAX_HEADER_SIZE } from "../protocol/frame-parser.ts";
 
 /**
@@ -22,6 +23,13 @@ import { MAX_HEADER_SIZE } from "../protocol/frame-parser.ts";
  * `net.Server` builds sockets around accepted handles, cost 10–25% of the handshakes per
  * CPU-second in A/B runs. Where Node's internals are not as expected, or the socket reads
  * through something else (TLS), the socket keeps Node's reads.
+ *
+ * Names alone prove little, so the three properties must also hold what Node's constructor
+ * puts there when no `onread` is given (null), and until a first read has come back through
+ * ferry's callback, each socket keeps a 'data' listener as a guard: should Node read the old
+ * way after all, the chunk still reaches its connection, and no socket is handed over again
+ * (logged once under NODE_DEBUG=ferry). `ownReads: false` in a listener's or client's
+ * configuration, or FERRY_OWN_READS=0 in the environment, keeps Node's reads throughout.
  */
 export const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
 /** Room for one frame header: the read after a payload read into its target takes no more. */
@@ -36,6 +44,8 @@ export function isScratch(buffer: Buffer): boolean {
 export interface OwnReader {
   /** `n` bytes were read into the start of `buffer`, the last one `nextReadBuffer` returned. */
   onRead(n: number, buffer: Buffer): void;
+  /** A chunk Node read the usual way after all: own reads did not take on this socket. */
+  onData(chunk: Buffer): void;
   /** Where the next read goes: scratch, or a read target that the reader owns. */
   nextReadBuffer(): Buffer;
 }
@@ -51,7 +61,13 @@ type Handle = { readStart?: unknown; useUserBuffer?: (buffer: Uint8Array) => voi
 type ReadingSocket = Socket & { _handle: Handle | null } & Record<symbol, unknown>;
 
 const READER = Symbol("ferry.reader");
+const debug = debuglog("ferry");
 let keys: OnreadKeys | null | undefined;
+/** A read has come back through `onOwnRead`: Node uses the properties as expected. */
+let proven = false;
+/** Node read a socket the usual way after it was handed over: never hand one over again. */
+let failed = false;
+let switchedOff: boolean | undefined;
 
 function onreadKeys(socket: Socket): OnreadKeys | null {
   if (keys !== undefined) return keys;
@@ -59,8 +75,23 @@ function onreadKeys(socket: Socket): OnreadKeys | null {
   const buffer = named("kBuffer");
   const callback = named("kBufferCb");
   const generator = named("kBufferGen");
-  keys = buffer && callback && generator ? { buffer, callback, generator } : null;
+  const reading = socket as ReadingSocket;
+  const asBuilt = buffer && callback && generator && reading[buffer] === null && reading[callback] === null && reading[generator] === null;
+  keys = asBuilt ? { buffer, callback, generator } : null;
+  if (keys === null) debug("own reads off: net.Socket does not keep onread's parts as expected");
   return keys;
+}
+
+/** `option` from a listener's or client's configuration; FERRY_OWN_READS=0 overrides it. */
+function ownReadsAllowed(option: boolean | undefined): boolean {
+  switchedOff ??= process.env["FERRY_OWN_READS"] === "0";
+  return option !== false && !switchedOff && !failed;
+}
+
+function onUnprovenData(this: ReadingSocket, chunk: Buffer): void {
+  if (!failed) debug("own reads off: a socket handed over was read into Node's buffers; later sockets keep Node's reads");
+  failed = true;
+  (this[READER] as OwnReader).onData(chunk);
 }
 
 /**
@@ -72,6 +103,7 @@ function onreadKeys(socket: Socket): OnreadKeys | null {
 let lastReader: OwnReader | undefined;
 
 function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
+  proven = true;
   const reader = this[READER] as OwnReader;
   reader.onRead(n, buffer);
   lastReader = reader;
@@ -93,12 +125,14 @@ export interface ConnectionHead {
 /**
  * Whether `socket` (an upgraded TCP socket) can read into ferry's memory, and the bytes
  * already read: `head`, which arrived with the handshake, and what Node buffered after it,
- * which no 'data' event will deliver once the socket reads for ferry.
+ * which no 'data' event will deliver once the socket reads for ferry. `option`: the
+ * configuration's `ownReads`.
  */
-export function withOwnReads(socket: Socket, head: Buffer): ConnectionHead {
+export function withOwnReads(socket: Socket, head: Buffer, option?: boolean): ConnectionHead {
   const handle = (socket as ReadingSocket)._handle;
   // Exactly net.Socket: a TLSSocket reads through its TLS layer, and subclasses may have their own ideas.
   const able =
+    ownReadsAllowed(option) &&
     socket.constructor === Socket &&
     !socket.destroyed &&
     handle !== null &&
@@ -120,5 +154,6 @@ export function startOwnReads(socket: Socket, reader: OwnReader): void {
   reading[callback] = onOwnRead;
   reading[generator] = nextReadBuffer;
   reading._handle!.useUserBuffer!(first);
+  if (!proven) socket.on("data", onUnprovenData);
   socket.resume();
 }

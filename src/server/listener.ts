@@ -57,6 +57,10 @@ export interface SharedListenerConfiguration {
   webSocketCompressionEnabled?: boolean;
   /** Longest request target, largest head and largest declared body of an upgrade request. */
   requestLimits?: RequestLimits;
+  /** Whether upgraded sockets read into ferry's buffers (README, performance notes); FERRY_OWN_READS=0 turns it off everywhere. [true] */
+  ownReads?: boolean;
+  /** Whether the first connection may raise glibc's malloc thresholds for the whole process (README, performance notes); FERRY_MALLOC_TUNING=0 turns it off everywhere. [true] */
+  mallocTuning?: boolean;
 }
 
 /** The settings of a listener with a port of its own. */
@@ -98,6 +102,8 @@ export class Listener {
   private readonly maxEntityBodySize: number;
   private readonly keepAlive: "AUTO" | "ALWAYS" | "NEVER";
   private readonly compressionEnabled: boolean;
+  private readonly ownReads: boolean | undefined;
+  private readonly mallocTuning: boolean | undefined;
   private readonly connections = new Set<Connection>();
   /** Sockets whose upgrade is still being decided. */
   private readonly upgrading = new Set<Duplex>();
@@ -151,6 +157,8 @@ export class Listener {
     this.compressionEnabled = config.webSocketCompressionEnabled ?? true;
     const timeoutMs = this.timeoutSeconds * 1000;
     this.deadlines = new UpgradeDeadlines(timeoutMs, (socket) => this.expire(socket));
+    this.ownReads = config.ownReads;
+    this.mallocTuning = config.mallocTuning;
     if (typeof portOrServer !== "number") {
       this.server = portOrServer;
     } else {
@@ -189,6 +197,7 @@ export class Listener {
       closeTimeout: config.connectionClosureTimeout,
       registry: this.connections,
       compression: config.compression,
+      mallocTuning: this.mallocTuning,
     };
     this.router.add(path, { path, upgradeService, config, connectionOptions });
   }
@@ -424,7 +433,7 @@ export class Listener {
     response += "\r\n";
 
     socket.off("error", ignore);
-    const reading = withOwnReads(socket, head);
+    const reading = withOwnReads(socket, head, this.ownReads);
     const connection = new Connection(socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);

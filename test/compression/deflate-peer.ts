@@ -188,6 +188,8 @@ export class DeflatePeer {
       this.buffered = b.subarray(size + length);
       this.onFrame({ fin: (b[0]! & 0x80) !== 0, rsv: (b[0]! >> 4) & 7, opcode: b[0]! & 0x0f, masked, payload });
     }
+    // An empty view would still keep the buffer it was cut from, a pooled one included.
+    if (this.buffered.length === 0) this.buffered = Buffer.alloc(0);
     this.wake();
   }
 
@@ -381,6 +383,9 @@ export async function connectDeflate(port: number, path: string, offer: string |
     const timer = setTimeout(() => reject(new Error("no handshake response")), WAIT_MS);
     onHttpHead(socket, (head, rest) => {
       clearTimeout(timer);
+      // Left on the socket, the listener would keep what the promise resolved to, and
+      // `rest` may be a slice of a pooled 64 KiB buffer (Node 24's Buffer.poolSize).
+      socket.off("error", reject);
       resolve({ head, rest });
     });
     socket.once("error", reject);

@@ -1,6 +1,7 @@
 // permessage-deflate on the server: negotiation over HTTP, limits, errors, order and
 // backpressure with compression in the way, context takeover, windows, memory.
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, test } from "node:test";
@@ -69,6 +70,13 @@ const listener = await startListener({
 const uncompressed = await startListener({ "/": echoService() }, { webSocketCompressionEnabled: false });
 
 const BROWSER_OFFER = "permessage-deflate; client_max_window_bits";
+
+/** Waits up to 5 s for what the server side does after the peer has seen it happen. */
+async function eventually(predicate: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 5000; !predicate(); await delay(10)) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+  }
+}
 
 let nextId = 1;
 /** `offer` null: no Sec-WebSocket-Extensions at all. */
@@ -198,6 +206,9 @@ describe("server: limits and errors", () => {
       const grew = (process.resourceUsage().maxRSS - peak) / 1024;
       assert.ok(grew < 128, `peak RSS grew by ${grew.toFixed(0)} MiB`);
       assert.ok(seen().errors[0] instanceof PayloadTooLargeError, String(seen().errors[0]));
+      // The service hears of the close when the server's socket closes, which need not come
+      // before the peer's own socket closes (on Node 24 it comes just after).
+      await eventually(() => seen().closes.length > 0, "onClose");
       assert.deepEqual(seen().closes, [1009]);
     });
   }
@@ -306,7 +317,7 @@ describe("server: order, pings and closing with compression in the way", () => {
     assert.equal((await peer.closeEvent()).code, 1000);
     await peer.waitForTcpClose();
     // The message is still being inflated when TCP closes; onClose comes after it all the same.
-    for (const deadline = Date.now() + 5000; seen().closes.length === 0 && Date.now() < deadline; ) await delay(10);
+    await eventually(() => seen().closes.length > 0, "onClose");
     assert.deepEqual(seen().messages, [`${PAYLOADS.json(300_000).toString().slice(0, 20)}…300000`]);
     assert.deepEqual(seen().closes, [1000]);
   });
@@ -390,49 +401,47 @@ describe("server: context takeover and windows", () => {
 });
 
 describe("server: memory", () => {
-  test("an idle connection keeps no zlib state once its messages are done", async () => {
+  // How much memory an idle connection costs depends on Node (Buffer.poolSize went from 8 to
+  // 64 KiB in Node 24), on V8 and on the allocator: bench/compression.ts reports it. What holds
+  // on every Node is that zlib state is lent per message, not kept per connection: counted
+  // here as the zlib handles still alive once every connection has gone idle.
+  const liveZlibHandles = async (path: string, count: number): Promise<number> => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
-    const count = 200;
-    const usage = (): number => {
-      gc();
-      gc();
-      const memory = process.memoryUsage();
-      return memory.heapUsed + memory.external;
-    };
-    const text = PAYLOADS.json(20_000).toString();
-    // Both sides live in this process: what the test's own peers hold is measured too, and
-    // cancels out against the same connections without compression.
-    const cost = async (port: number, offer: string | null): Promise<number> => {
-      for (let i = 0; i < 20; i++) {
-        const { peer } = await open("/", offer, port);
-        peer.sendText(text);
-        await peer.take(1);
-        peer.destroy();
-      }
-      await delay(100);
-      const before = usage();
-      const peers = [];
+    const live = new Set<number>();
+    const hook = createHook({
+      init: (id, type) => void (type === "ZLIB" && live.add(id)),
+      // Node destroys a closed zlib handle when it is collected.
+      destroy: (id) => void live.delete(id),
+    }).enable();
+    const peers = [];
+    try {
+      // Random ASCII compresses too little to be inflated at once: both directions use streams.
+      const text = Buffer.from(PAYLOADS.random(30_000).map((b) => 0x21 + (b % 94))).toString();
       for (let i = 0; i < count; i++) {
-        const { peer } = await open("/", offer, port);
+        const { peer } = await open(path);
         peer.sendText(text);
         peers.push(peer);
       }
-      for (const peer of peers) {
-        await peer.take(1);
-        peer.events.length = 0;
-        peer.frames.length = 0;
+      for (const peer of peers) assert.ok((await peer.take(1))[0]?.type === "text", describeEvents(peer.events));
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await delay(50);
       }
-      await delay(100);
-      const perConnection = (usage() - before) / count;
+      return live.size;
+    } finally {
+      hook.disable();
       for (const peer of peers) peer.destroy();
-      await delay(100);
-      return perConnection;
-    };
-    const plain = await cost(uncompressed.port, null);
-    const compressed = await cost(listener.port, BROWSER_OFFER);
-    // A zlib deflate stream alone is ~256 KiB and an inflate one ~40 KiB; a connection that
-    // held either would blow far past this.
-    assert.ok(compressed - plain < 4 * 1024, `${(compressed / 1024).toFixed(1)} KiB per connection with compression, ${(plain / 1024).toFixed(1)} KiB without`);
+    }
+  };
+
+  test("an idle connection keeps no zlib state once its messages are done", async () => {
+    const count = 60;
+    const live = await liveZlibHandles("/", count);
+    // At most the pools' streams (16 of each kind) stay, however many connections are open.
+    assert.ok(live <= 32, `${live} zlib streams alive for ${count} idle connections`);
+    // With context takeover each connection keeps its own pair, as it must: what is counted
+    // above would show streams held per connection.
+    assert.ok((await liveZlibHandles("/plain", count)) >= 2 * count);
   });
 });

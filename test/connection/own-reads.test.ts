@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { once } from "node:events";
 import { createServer as createHttpServer, request, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { isScratch, type OwnReader, SCRATCH, startOwnReads, withOwnReads } from "../../src/connection/own-reads.ts";
+import { Client, Listener, type Caller } from "../../src/index.ts";
 import { selfSignedCertificate, type TestCertificate } from "../helpers/certificates.ts";
 
 const UPGRADE = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n";
@@ -27,7 +32,15 @@ class Recorder implements OwnReader {
 
   onRead(n: number, buffer: Buffer): void {
     assert.ok(this.intoTarget ? this.targets.has(buffer) : isScratch(buffer), "read into a buffer nextReadBuffer did not return");
-    this.received.push(Buffer.from(buffer.subarray(0, n)));
+    this.keep(Buffer.from(buffer.subarray(0, n)));
+  }
+
+  onData(chunk: Buffer): void {
+    assert.fail(`a chunk of ${chunk.length} bytes came through 'data'`);
+  }
+
+  private keep(chunk: Buffer): void {
+    this.received.push(chunk);
     if (this.waiting !== undefined && this.length >= this.waiting.bytes) this.waiting.resolve();
   }
 
@@ -81,7 +94,10 @@ async function rawPeer(port: number, firstWrite = UPGRADE): Promise<Socket> {
   return peer;
 }
 
-describe("own reads", () => {
+/** The suite also runs with FERRY_OWN_READS=0 (.ci/run): then only the switches are tested. */
+const switchedOff = process.env["FERRY_OWN_READS"] === "0" ? "FERRY_OWN_READS=0 in the environment" : false;
+
+describe("own reads", { skip: switchedOff }, () => {
   let server: Server;
   let upgrades: Awaited<ReturnType<typeof upgradingServer>>;
   const open: Socket[] = [];
@@ -186,5 +202,127 @@ describe("own reads", () => {
       socket.destroy();
       tlsServer.close();
     });
+  });
+});
+
+const FERRY = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
+const run = promisify(execFile);
+
+/** Whether a socket reads into ferry's memory: Node's read callback property is set. */
+function readsOwn(socket: Socket): boolean {
+  const callback = Object.getOwnPropertySymbols(socket).find((key) => key.description === "kBufferCb");
+  return typeof (socket as unknown as Record<symbol, unknown>)[callback!] === "function";
+}
+
+/** Runs `body` with every TCP socket the process accepts and connects, as it is created. */
+async function watchingSockets<T>(body: (accepted: Socket[], connected: Socket[]) => Promise<T>): Promise<T> {
+  const accepted: Socket[] = [];
+  const connected: Socket[] = [];
+  const onAccepted = (message: unknown): void => void accepted.push((message as { socket: Socket }).socket);
+  const onConnected = (message: unknown): void => void connected.push((message as { socket: Socket }).socket);
+  subscribe("net.server.socket", onAccepted);
+  subscribe("net.client.socket", onConnected);
+  try {
+    return await body(accepted, connected);
+  } finally {
+    unsubscribe("net.server.socket", onAccepted);
+    unsubscribe("net.client.socket", onConnected);
+  }
+}
+
+const ECHO = { upgrade: () => ({ onTextMessage: (_caller: Caller, text: string) => text }) };
+
+describe("own reads: the off switches", () => {
+  it("withOwnReads leaves a socket to Node when the configuration says ownReads: false", async () => {
+    const server = createHttpServer();
+    const upgrades = await upgradingServer(server);
+    const peer = await rawPeer(upgrades.port, UPGRADE + "early");
+    const [socket, head] = await upgrades.next();
+    assert.deepEqual(withOwnReads(socket, head, false), { head, ownReads: false });
+    peer.destroy();
+    socket.destroy();
+    server.close();
+  });
+
+  for (const ownReads of [true, false]) {
+    const title = `ownReads: ${ownReads} on a Listener and a Client: ${ownReads ? "both read into ferry's memory" : "both keep Node's reads"}, and messages flow`;
+    it(title, { skip: ownReads && switchedOff }, async () => {
+      await watchingSockets(async (accepted, connected) => {
+        const listener = new Listener(0, { host: "127.0.0.1", ownReads });
+        listener.attach("/", ECHO);
+        await listener.start();
+        try {
+          const client = await Client.connect(`ws://127.0.0.1:${listener.port}/`, { ownReads });
+          const text = "x".repeat(200_000);
+          await client.writeTextMessage(text);
+          assert.equal(await client.readTextMessage(), text);
+          assert.deepEqual(
+            [accepted.map(readsOwn), connected.map(readsOwn)],
+            [[ownReads], [ownReads]],
+          );
+          await client.close(1000, "", 5);
+        } finally {
+          await listener.immediateStop();
+        }
+      });
+    });
+  }
+
+  /** A Listener and a Client echoing in a fresh process; prints which sockets read into ferry's memory. */
+  const ECHO_PROCESS = `
+import { subscribe } from "node:diagnostics_channel";
+import { Client, Listener } from ${JSON.stringify(FERRY)};
+const sockets = [];
+subscribe("net.server.socket", ({ socket }) => sockets.push(socket));
+subscribe("net.client.socket", ({ socket }) => sockets.push(socket));
+const sabotage = process.argv[1] === "sabotage";
+if (sabotage) {
+  // A Node whose read path no longer consults the properties: the handle ignores the buffer
+  // it is given, and the socket's read callback property always reads null.
+  subscribe("net.server.socket", ({ socket }) => {
+    const key = Object.getOwnPropertySymbols(socket).find((key) => key.description === "kBuffer");
+    Object.defineProperty(socket, key, { get: () => null, set: () => undefined });
+    socket._handle.useUserBuffer = () => undefined;
+  });
+}
+const listener = new Listener(0, { host: "127.0.0.1" });
+listener.attach("/", { upgrade: () => ({ onTextMessage: (_caller, text) => text }) });
+await listener.start();
+const echoed = [];
+for (let i = 0; i < 2; i++) {
+  const client = await Client.connect("ws://127.0.0.1:" + listener.port + "/");
+  const text = String(i).repeat(100_000);
+  await client.writeTextMessage(text);
+  echoed.push((await client.readTextMessage()) === text);
+  await client.close(1000, "", 5);
+}
+const own = sockets.map((socket) => typeof socket[Object.getOwnPropertySymbols(socket).find((key) => key.description === "kBufferCb")] === "function");
+console.log(JSON.stringify({ echoed, own }));
+await listener.immediateStop();
+`;
+
+  async function echoProcess(env: Record<string, string>, mode = ""): Promise<{ result: { echoed: boolean[]; own: boolean[] }; stderr: string }> {
+    const environment: NodeJS.ProcessEnv = { ...process.env, ...env };
+    if (!("FERRY_OWN_READS" in env)) delete environment["FERRY_OWN_READS"];
+    const { stdout, stderr } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", ECHO_PROCESS, mode], {
+      env: environment,
+      timeout: 30_000,
+    });
+    return { result: JSON.parse(stdout.trim().split("\n").at(-1)!), stderr };
+  }
+
+  it("FERRY_OWN_READS=0 keeps Node's reads in the whole process", async () => {
+    const { result } = await echoProcess({ FERRY_OWN_READS: "0" });
+    assert.deepEqual(result, { echoed: [true, true], own: [false, false, false, false] });
+  });
+
+  it("when Node does not read through ferry's callback, the bytes still arrive and later sockets keep Node's reads (said once under NODE_DEBUG=ferry)", async () => {
+    const plain = await echoProcess({});
+    assert.deepEqual(plain.result, { echoed: [true, true], own: [true, true, true, true] });
+    const { result, stderr } = await echoProcess({ NODE_DEBUG: "ferry" }, "sabotage");
+    // Sockets in creation order: client 1, server 1 (sabotaged), client 2, server 2.
+    assert.deepEqual(result.echoed, [true, true]);
+    assert.deepEqual(result.own, [true, true, false, false]);
+    assert.equal(stderr.match(/own reads off/g)?.length, 1, stderr);
   });
 });
