@@ -6,7 +6,7 @@ import { outgoingKind, OUT_BINARY, toBytes } from "../binding/outgoing.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
 import { logError } from "../log.ts";
-import { ABNORMAL_CLOSURE } from "../protocol/close-codes.ts";
+import { ABNORMAL_CLOSURE, isValidCloseCode } from "../protocol/close-codes.ts";
 import { OP_PONG } from "../protocol/opcodes.ts";
 import { type ClientConfiguration, type ResolvedClientConfiguration, resolveClientConfiguration } from "./client-configuration.ts";
 import { MessageInbox } from "./message-inbox.ts";
@@ -24,9 +24,6 @@ export interface ClientClosure {
   reason: string;
 }
 
-function sleep(seconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-}
 
 /**
  * A WebSocket client with awaitable reads and writes (SPEC §10). It is event-driven
@@ -41,6 +38,10 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   #handshake!: Handshake;
   /** The user closed, or onReconnect failed: no more reconnects. */
   #closedByClient = false;
+  /** Set by a close() during a reconnect: no further attempt is made. */
+  #abandoned = false;
+  /** Ends the wait before the next attempt at once (a close() during a reconnect). */
+  #wakeRetry: (() => void) | undefined;
   /** A reconnect and its onReconnect; rejects with the error that ended the client. */
   #reconnecting: Promise<void> | undefined;
   /** onReconnect is running: its reads and writes go ahead of those that were waiting. */
@@ -96,9 +97,22 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
         if (!mayRetry(retry, attempt)) {
           throw new ConnectionError(`Cannot connect to ${this.#url.href}: gave up after ${attempt} retries`, { cause: error });
         }
-        await sleep(retryDelay(retry, attempt));
+        if (!this.#abandoned) await this.#waitToRetry(retryDelay(retry, attempt));
+        if (this.#abandoned) throw new ConnectionClosureError("Connection closed by the client while reconnecting", { cause: error });
       }
     }
+  }
+
+  #waitToRetry(seconds: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#wakeRetry = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, seconds * 1000);
+      this.#wakeRetry = wake;
+    });
   }
 
   #attach(handshake: Handshake): void {
@@ -290,12 +304,22 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
 
   /**
    * Sends a close frame and waits (up to `timeout` seconds [60], -1 forever) for the server's;
-   * TCP is closed either way. During a reconnect, closes the new connection. Rejects with
+   * TCP is closed either way. During a reconnect, no further attempt is made: the connection
+   * being opened, if any, is closed; with none, it resolves at once. Rejects with
    * `ConnectionClosureError` for an invalid code, a second close, or no answer in time.
    */
   override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
-    // A close during a reconnect closes the new connection, not the one already lost.
-    if (this.#mustWait) await this.#reconnecting!.catch(() => undefined);
+    // A close during a reconnect makes no further attempt, and closes the new connection if
+    // one is being opened; with none left, there is nothing to close.
+    if (this.#mustWait && isValidCloseCode(statusCode)) {
+      this.#abandoned = true;
+      this.#wakeRetry?.();
+      const reconnected = await this.#reconnecting!.then(
+        () => true,
+        () => false,
+      );
+      if (!reconnected) return;
+    }
     const closing = super.close(statusCode, reason, timeout);
     // Only a close that went out stops reconnecting: a refused one (invalid code, reason or timeout) leaves the client as it was.
     if (!this.#connection.isOpen) this.#closedByClient = true;

@@ -1,6 +1,12 @@
+import { HELD_ITEM_COST } from "../connection/connection.ts";
 import { ConnectionClosureError, ConnectionError, ReadTimedOutError } from "../errors.ts";
 
 export type InboundMessage = string | Buffer;
+
+/** What an unread message counts against maxQueuedBytes: an empty one costs too, or a flood of them would never pause reading. */
+function cost(message: InboundMessage): number {
+  return message.length + HELD_ITEM_COST;
+}
 
 interface Reader {
   resolve: (message: InboundMessage) => void;
@@ -45,7 +51,7 @@ export class MessageInbox {
       return undefined;
     }
     this.messages.push(message);
-    this.bytes += message.length;
+    this.bytes += cost(message);
     if (this.bytes <= this.maxBytes) return undefined;
     return new Promise((resolve) => (this.room = resolve));
   }
@@ -58,7 +64,7 @@ export class MessageInbox {
   take(timeout: number, priority = false): Promise<InboundMessage> {
     const message = this.shiftFor(priority);
     if (message !== undefined) {
-      this.bytes -= message.length;
+      this.bytes -= cost(message);
       if (this.room !== undefined && this.bytes <= this.maxBytes) {
         const room = this.room;
         this.room = undefined;
@@ -113,7 +119,7 @@ export class MessageInbox {
     while (this.readers.length > 0 && this.messages.length > 0) {
       const reader = this.readers.shift()!;
       const message = this.messages.shift()!;
-      this.bytes -= message.length;
+      this.bytes -= cost(message);
       clearTimeout(reader.timer);
       reader.resolve(message);
     }

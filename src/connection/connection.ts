@@ -82,11 +82,11 @@ interface InboxItem {
 }
 
 /**
- * Bytes a held event costs beyond its payload (the item, its slot, the payload's Buffer or
+ * @internal Bytes a held event costs beyond its payload (the item, its slot, the payload's Buffer or
  * string): counted against maxQueuedBytes, so that a flood of empty messages stops the
  * reading too, instead of growing the inbox without end.
  */
-const HELD_ITEM_COST = 64;
+export const HELD_ITEM_COST = 64;
 
 interface PendingWrite {
   opcode: number;

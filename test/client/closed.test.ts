@@ -6,23 +6,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Client, type ClientConfiguration, ConnectionError, ReadTimedOutError } from "../../src/index.ts";
-import { assertInstance, FIN, frame, OP_TEXT, type RawConnection, RawServer, rejection, sleep, within } from "./raw-server.ts";
+import { assertInstance, FIN, frame, OP_TEXT, type RawConnection, RawServer, rejection, settled, sleep, within } from "./raw-server.ts";
 
 async function session(config: ClientConfiguration = {}): Promise<{ server: RawServer; conn: RawConnection; client: Client }> {
   const server = await RawServer.start();
   const client = await within(Client.connect(`${server.url}/`, config), 3000, "connect");
   return { server, conn: await server.connection(0), client };
-}
-
-/** Whether a promise has settled, without waiting for it. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await sleep(0);
-  return done;
 }
 
 describe("client.closed", () => {

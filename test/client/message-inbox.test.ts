@@ -6,19 +6,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { MessageInbox } from "../../src/client/message-inbox.ts";
+import { HELD_ITEM_COST } from "../../src/connection/connection.ts";
 import { ConnectionClosureError, ConnectionError, PayloadTooLargeError, ReadTimedOutError } from "../../src/errors.ts";
-import { rejection, sleep, within, assertInstance } from "./raw-server.ts";
-
-/** Whether a promise has settled, without waiting for it. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  await sleep(0);
-  return done;
-}
+import { rejection, settled, sleep, within, assertInstance } from "./raw-server.ts";
 
 describe("MessageInbox", () => {
   test("messages pushed before any read come out in order, text and binary as they came", async () => {
@@ -42,7 +32,7 @@ describe("MessageInbox", () => {
   });
 
   test("a message handed straight to a waiting read does not count against the bound", async () => {
-    const inbox = new MessageInbox(4);
+    const inbox = new MessageInbox(4 + HELD_ITEM_COST);
     const read = inbox.take(-1);
     assert.equal(inbox.push("longer than four bytes"), undefined);
     assert.equal(await read, "longer than four bytes");
@@ -82,15 +72,26 @@ describe("MessageInbox", () => {
   });
 
   test("past maxBytes unread, push returns a promise that settles once reads make room", async () => {
-    const inbox = new MessageInbox(10);
+    // Each unread message counts its length and HELD_ITEM_COST.
+    const inbox = new MessageInbox(2 * (5 + HELD_ITEM_COST));
     assert.equal(inbox.push("12345"), undefined);
     assert.equal(inbox.push("67890"), undefined, "exactly at the bound is fine");
     const full = inbox.push("x");
     assert.ok(full instanceof Promise, "over the bound: the connection must wait");
     assert.equal(await settled(full), false);
-    await inbox.take(-1); // 6 bytes left: room again
+    await inbox.take(-1); // one message fewer: room again
     assert.equal(await settled(full), true);
     assert.deepEqual([await inbox.take(-1), await inbox.take(-1)], ["67890", "x"]);
+  });
+
+  test("a flood of empty messages fills the bound too, so the connection stops reading", () => {
+    const inbox = new MessageInbox(64 * 1024);
+    let pushed = 0;
+    while (inbox.push("") === undefined) {
+      pushed++;
+      assert.ok(pushed <= 64 * 1024, "empty messages must count against maxBytes");
+    }
+    assert.equal(pushed, Math.floor((64 * 1024) / HELD_ITEM_COST));
   });
 
   test("a close frame: waiting reads get \"<reason>: Status code: <code>\", later ones \"Connection already closed\"", async () => {

@@ -96,6 +96,26 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Rejects if `promise` does not settle within `ms`. */
+/** Whether a promise has settled, without waiting for it. */
+export async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await sleep(0);
+  return done;
+}
+
+/** A port nothing listens on (yet). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export function within<T>(promise: Promise<T>, ms = WAIT_MS, what = "operation"): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([

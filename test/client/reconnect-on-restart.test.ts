@@ -5,20 +5,10 @@
  * reads and writes that were waiting go on, and a failing one closes the client with its error.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import { WebSocketServer } from "ws";
 import { type Caller, Client, type ClientConfiguration, ConnectionClosureError, Listener } from "../../src/index.ts";
-import { assertInstance, eventually, RawServer, rejection, sleep, within } from "./raw-server.ts";
-
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { assertInstance, eventually, freePort, RawServer, rejection, sleep, within } from "./raw-server.ts";
 
 /** What one generation of the server saw. */
 interface Generation {

@@ -5,12 +5,11 @@
  * close never reconnects.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import { resolveClientConfiguration } from "../../src/client/client-configuration.ts";
 import { mayRetry, retryDelay } from "../../src/client/retry-policy.ts";
 import { type Caller, Client, ConnectionClosureError, ConnectionError, Listener } from "../../src/index.ts";
-import { eventually, RawServer, rejection, sleep, within, assertInstance } from "./raw-server.ts";
+import { eventually, freePort, RawServer, rejection, sleep, within, assertInstance } from "./raw-server.ts";
 
 const policy = (interval: number, backOffFactor: number, maxWaitInterval: number, maxCount = 0) => ({ interval, backOffFactor, maxWaitInterval, maxCount });
 
@@ -60,15 +59,6 @@ describe("retryDelay and mayRetry", () => {
     assert.throws(() => resolveClientConfiguration({ retryConfig: { maxWaitInterval: Number.NaN } }), RangeError);
   });
 });
-
-/** A port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A ferry listener on `port` whose service greets with `welcome <generation>` and echoes text. */
 async function greeter(port: number, generation: number, upgrades = { count: 0 }): Promise<Listener> {
@@ -257,6 +247,26 @@ describe("reconnecting after an abnormal closure", () => {
     assertInstance(error, ConnectionClosureError);
     await sleep(150);
     assert.equal(server.connections.length, 1);
+  });
+
+  test("a close() while reconnecting forever to a server that is gone resolves at once and stops the attempts", async () => {
+    const port = await freePort();
+    const upgrades = { count: 0 };
+    const listener = await greeter(port, 1, upgrades);
+    const client = await within(Client.connect(`ws://127.0.0.1:${port}/`, { retryConfig: { maxCount: 0, interval: 5 } }));
+    assert.equal(await within(client.readTextMessage()), "welcome 1");
+    const pending = rejection(client.readTextMessage(), 5000, "the pending read");
+    await listener.immediateStop();
+    await sleep(100); // the first attempt was refused; the client waits 5 s before the next
+    const started = Date.now();
+    await within(client.close(1000, "", 2), 1000, "close() during the reconnect");
+    assert.ok(Date.now() - started < 1000, "close() did not wait for the next attempt");
+    assert.match((await pending).message, /closed by the client while reconnecting/);
+    assert.deepEqual(await within(client.closed, 1000, "client.closed"), { code: 1006, reason: "" });
+    const again = await greeter(port, 2, upgrades);
+    await sleep(200);
+    assert.equal(upgrades.count, 1, "no attempt after the close");
+    await again.immediateStop();
   });
 
   test("an invalid close code does not switch reconnection off", async () => {

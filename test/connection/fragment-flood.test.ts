@@ -3,13 +3,12 @@
 // connection closes with 1008, on the server and on the client alike.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { Client, PayloadTooLargeError, type Caller } from "../../src/index.ts";
 import { DEFAULT_MAX_FRAGMENTS } from "../../src/protocol/frame-parser.ts";
 import { eventually, RawServer, rejection, within } from "../client/raw-server.ts";
 import { RawClient } from "../conformance/raw-client.ts";
 import { startListener } from "../helpers/listener.ts";
+import { memoryInUse } from "../helpers/memory.ts";
 import { OP_BINARY, OP_TEXT } from "../helpers/raw-peer.ts";
 
 const MASK_KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
@@ -38,16 +37,6 @@ function fragments(count: number, size: number, masked: boolean, opcode = OP_BIN
     frames.push(wire.subarray(at, at + frameSize));
   }
   return { wire, frames, message };
-}
-
-/** Heap and off-heap bytes after full collections. */
-function memoryInUse(): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.external;
 }
 
 /** Now, without collecting: what the message's assembly left behind counts too. */

@@ -2,21 +2,11 @@
 // message costs, not only its payload: a flood of empty messages must also stop the reading.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import type { Caller } from "../../src/index.ts";
 import { eventually } from "../client/raw-server.ts";
 import { RawClient } from "../conformance/raw-client.ts";
 import { delay, startListener } from "../helpers/listener.ts";
-
-function memoryInUse(): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return usage.heapUsed + usage.external;
-}
+import { memoryInUse } from "../helpers/memory.ts";
 
 test("200,000 empty messages behind a busy handler: reading pauses at maxQueuedBytes, and every message is handled once it frees", async () => {
   const count = 200_000;
