@@ -60,6 +60,8 @@ export class ServiceSession implements ConnectionHandler {
   private reporting: Promise<unknown> | undefined;
   /** The last event whose handler was async: a report waits for it. */
   private current: PromiseLike<unknown> | undefined;
+  /** onClose has been dispatched: it is the last event, so later failures are only logged. */
+  private over = false;
 
   constructor(
     private readonly service: Service,
@@ -195,6 +197,7 @@ export class ServiceSession implements ConnectionHandler {
 
   closed(code: number, reason: string): unknown {
     if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.closed(code, reason)));
+    this.over = true;
     const onClose = this.service.onClose;
     if (typeof onClose !== "function") return undefined;
     let result: unknown;
@@ -251,10 +254,13 @@ export class ServiceSession implements ConnectionHandler {
     return this.reply(name, result, mode, streamId);
   }
 
-  /** Logged, and onError called if present (with the error itself, or a WebSocketError whose cause it is). */
+  /**
+   * Logged, and onError called if present (with the error itself, or a WebSocketError whose
+   * cause it is), unless onClose has been dispatched: nothing comes after it.
+   */
   private handlerFailed(name: string, thrown: unknown): unknown {
     logError(`${name} failed`, thrown);
-    if (name === "onError") return undefined;
+    if (name === "onError" || this.over) return undefined;
     const onError = method(this.service, "onError");
     if (onError === undefined) return undefined;
     const error = thrown instanceof Error ? thrown : new WebSocketError(`${name} threw a non-error value`, { cause: thrown });

@@ -193,6 +193,35 @@ describe("a returned stream that fails beside later messages", () => {
     await delay(400);
     assert.deepEqual(log, ["slow handler done", "onError source broke", "onClose 1011"]);
   });
+
+  test("a stream that fails after the connection closed is only logged: onClose stays the last event", async () => {
+    const log: string[] = [];
+    const failed = deferred<void>();
+    const port = await serve(() => ({
+      onTextMessage(): unknown {
+        return (async function* () {
+          yield "a";
+          await delay(300);
+          failed.resolve();
+          throw new Error("source failed");
+        })();
+      },
+      onError(_caller: Caller, error: Error): void {
+        log.push(`onError ${error.message}`);
+      },
+      onClose(_caller: Caller, code: number): void {
+        log.push(`onClose ${code}`);
+      },
+    }));
+    const raw = await RawWebSocket.open(port, "/");
+    raw.sendText("stream");
+    assert.deepEqual(await raw.event(0), { type: "text", data: "a" });
+    raw.sendClose(1000);
+    await raw.waitForTcpClose();
+    await within(failed.promise, 5000, "the stream's failure");
+    await delay(200);
+    assert.deepEqual(log, ["onClose 1000"]);
+  });
 });
 
 describe("order and pings", () => {
