@@ -366,6 +366,8 @@ export class Listener {
         const rest = await skipBody(socket, head, declared);
         if (rest === undefined) return;
         head = rest;
+        // A half-open peer may finish its body after the 408: the request is already answered.
+        if (!this.isOpenForAnswer(socket)) return;
       }
       const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
       outcome = await upgradeService.upgrade(upgradeRequest);
