@@ -26,6 +26,17 @@ import { truncateUtf8 } from "../protocol/utf8.ts";
  * that the common case, a reply that fits in the queue, costs no promise and no microtask.
  */
 export const WRITTEN: Promise<void> = Promise.resolve();
+
+/**
+ * @internal The longest delay, in seconds, that Node's timers keep: setTimeout turns any
+ * longer one (or a non-finite one) into 1 ms, so a larger timeout would fire at once.
+ */
+export const MAX_TIMER_SECONDS = 2147483.647;
+
+/** @internal Whether `seconds` is a delay Node's timers keep: from 0 to MAX_TIMER_SECONDS (NaN and Infinity are not). */
+export function isTimerSeconds(seconds: number): boolean {
+  return seconds >= 0 && seconds <= MAX_TIMER_SECONDS;
+}
 const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;
@@ -204,12 +215,18 @@ export abstract class PeerHandle {
   }
 
   /**
-   * Sends a close frame and waits (up to `timeout` seconds, -1 forever) for the peer's; TCP is
-   * closed either way. Codes outside 1000–1003, 1007–1014 and 3000–4999 are refused.
+   * Sends a close frame and waits (up to `timeout` seconds, at most 2147483.647; -1 forever)
+   * for the peer's; TCP is closed either way. Codes outside 1000–1003, 1007–1014 and
+   * 3000–4999, and other timeouts, are refused with `ConnectionClosureError`.
    */
   close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
     if (!Number.isInteger(statusCode)) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid status code: ${statusCode}`));
+    }
+    if (timeout !== undefined && timeout !== -1 && !isTimerSeconds(timeout)) {
+      return Promise.reject(
+        new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout} (0 to ${MAX_TIMER_SECONDS} seconds, or -1 for no limit)`),
+      );
     }
     return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
   }

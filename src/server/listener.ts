@@ -7,6 +7,7 @@ import { Connection, type ConnectionOptions } from "../connection/connection.ts"
 import { withOwnReads } from "../connection/own-reads.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
+import { isTimerSeconds, MAX_TIMER_SECONDS } from "../peer/peer-handle.ts";
 import { parseExtensionHeader } from "../protocol/extension-header.ts";
 import { acceptKey, selectSubProtocol } from "../protocol/handshake.ts";
 import { acceptDeflateOffer, type DeflateAgreement } from "../protocol/permessage-deflate-negotiation.ts";
@@ -48,7 +49,8 @@ export interface SharedListenerConfiguration {
    * Seconds allowed for the whole upgrade request, body and `upgrade()` included, up to the
    * 101: on a listener of its own from the TCP accept (or the previous plain answer on a
    * kept-alive connection); on a shared server from the `upgrade` event, as the server's
-   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit. [120]
+   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit; at most 2147483.647 (Node's
+   * longest timer), more throws a RangeError. [120]
    */
   timeout?: number;
   /** The `Server` header of upgrade responses. */
@@ -147,7 +149,9 @@ export class Listener {
     this.requestedPort = typeof portOrServer === "number" ? portOrServer : 0;
     this.host = config.host ?? "0.0.0.0";
     this.timeoutSeconds = config.timeout ?? 120;
-    if (!(this.timeoutSeconds >= 0)) throw new RangeError(`ListenerConfiguration.timeout must be 0 or more, got ${config.timeout}`);
+    if (!isTimerSeconds(this.timeoutSeconds)) {
+      throw new RangeError(`ListenerConfiguration.timeout must be 0 (no limit) to ${MAX_TIMER_SECONDS} seconds, got ${config.timeout}`);
+    }
     this.serverHeader = config.server;
     const limits = config.requestLimits ?? {};
     this.maxUriLength = limits.maxUriLength ?? 4096;
@@ -182,7 +186,7 @@ export class Listener {
 
   /**
    * Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start.
-   * @throws RangeError when the service's `config` has a negative timeout or size.
+   * @throws RangeError when the service's `config` has a negative size, or a timeout that is negative or longer than Node's timers keep.
    */
   attach(path: string, upgradeService: UpgradeService): void {
     const config = resolveServiceConfig(upgradeService.config);

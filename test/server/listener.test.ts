@@ -146,6 +146,26 @@ describe("Listener configuration", () => {
     assert.throws(() => new Listener(0, { timeout: -1 }), RangeError);
   });
 
+  test("a timeout beyond Node's longest timer (2147483.647 s) fails at construction: it would fire after 1 ms", () => {
+    for (const timeout of [2.5e6, Infinity, NaN]) {
+      assert.throws(() => new Listener(0, { timeout }), /ListenerConfiguration\.timeout must be 0 \(no limit\) to 2147483\.647 seconds/);
+      assert.throws(() => new Listener(createServer(), { timeout }), RangeError);
+    }
+    assert.doesNotThrow(() => new Listener(0, { timeout: 2147483.647 }));
+  });
+
+  test("so do a service's idleTimeout, pingInterval and connectionClosureTimeout", () => {
+    const listener = new Listener(0);
+    const upgrade = (): object => ({});
+    for (const key of ["idleTimeout", "pingInterval", "connectionClosureTimeout"]) {
+      for (const value of [2.5e6, Infinity, NaN]) {
+        assert.throws(() => listener.attach("/", { config: { [key]: value }, upgrade }), new RegExp(`ServiceConfig\\.${key} must be 0`));
+      }
+      listener.attach(`/${key}`, { config: { [key]: 2147483.647 }, upgrade });
+    }
+    listener.attach("/forever", { config: { connectionClosureTimeout: -1 }, upgrade });
+  });
+
   test("port is the bound port after start", async () => {
     const listener = await startListener({ "/ws": echo });
     assert.ok(listener.port > 0);
