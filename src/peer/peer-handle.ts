@@ -41,7 +41,7 @@ const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;
 
-/** @internal How many times `pong()` was called: an `onPing` that called it needs no automatic pong (SPEC §4). */
+/** @internal How many pongs `pong()` sent: an `onPing` that sent one needs no automatic pong (SPEC §4). */
 export function pongCalls(handle: PeerHandle): number {
   return readPongCalls(handle);
 }
@@ -195,10 +195,14 @@ export abstract class PeerHandle {
     return this.control(OP_PING, data);
   }
 
-  /** Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. */
+  /**
+   * Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. Only a pong
+   * that went out counts as `onPing`'s answer: after a refused one the automatic pong still goes.
+   */
   pong(data: Uint8Array = EMPTY): Promise<void> {
-    this.#pongCalls++;
-    return this.control(OP_PONG, data);
+    const sent = this.control(OP_PONG, data);
+    if (sent === WRITTEN) this.#pongCalls++;
+    return sent;
   }
 
   private control(opcode: typeof OP_PING | typeof OP_PONG, data: Uint8Array): Promise<void> {

@@ -347,6 +347,38 @@ describe("onPing and the automatic pong", () => {
       [{ type: "pong", data: Buffer.from("x later") }],
     );
   });
+
+  test("an onPing whose answer is over 125 bytes: the automatic pong goes out, and onError gets the CorruptedFrameError", async () => {
+    const tooBig = Buffer.alloc(126, 0x61);
+    const answers: Record<string, Service["onPing"]> = {
+      returned: () => tooBig,
+      "passed to pong()": async (caller) => {
+        await caller.pong(tooBig).catch(() => undefined);
+      },
+    };
+    for (const [how, onPing] of Object.entries(answers)) {
+      const errors: unknown[] = [];
+      const port = await serve(() => ({
+        onPing,
+        onTextMessage: (_c: Caller, text: string) => text,
+        onError: (_c: Caller, error: WebSocketError) => void errors.push(error),
+      }));
+      const raw = await RawWebSocket.open(port, "/");
+      raw.sendFrame(FIN | 0x9, "ping data");
+      raw.sendText("after");
+      await raw.until(() => raw.events.some((event) => event.type === "text"), 5000, "the echo");
+      raw.destroy();
+      assert.deepEqual(
+        raw.events.filter((event) => event.type === "pong"),
+        [{ type: "pong", data: Buffer.from("ping data") }],
+        how,
+      );
+      if (how === "returned") {
+        assert.equal(errors.length, 1, how);
+        assert.ok(errors[0] instanceof CorruptedFrameError, how);
+      }
+    }
+  });
 });
 
 describe("closing", () => {
