@@ -321,8 +321,10 @@ export class ServiceSession implements ConnectionHandler {
 /**
  * A reply that met a closed connection was too late, not wrong: the peer left, the network
  * dropped, the listener stopped, or the service closed while messages were still queued, and
- * onClose tells of it. It is dropped quietly; every other failed write is reported.
+ * onClose tells of it. It is dropped quietly; every other failed write is reported. A
+ * destroyed socket counts as closed before its 'close' event: a returned close frame with an
+ * invalid code destroys it (SPEC §7), and the writer has logged that already.
  */
 function tooLate(error: unknown, connection: Connection): boolean {
-  return error instanceof ConnectionClosureError && !connection.isOpen;
+  return error instanceof ConnectionClosureError && (!connection.isOpen || connection.socket.destroyed);
 }

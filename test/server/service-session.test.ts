@@ -95,6 +95,49 @@ describe("return values", async () => {
     ws.send("invalid-close");
     assert.equal((await result).code, 1006);
   });
+
+  test("... and is logged once, with onClose(1006) and no onError, returned or yielded by a stream", async (t) => {
+    const cases: Record<string, () => unknown> = {
+      returned: () => closeFrame(999),
+      yielded: () =>
+        (async function* () {
+          yield "first";
+          yield closeFrame(999);
+        })(),
+    };
+    for (const [how, reply] of Object.entries(cases)) {
+      const log: string[] = [];
+      const done = deferred<void>();
+      const port = await serve(() => ({
+        onTextMessage: reply,
+        onError: (_c: Caller, error: WebSocketError) => void log.push(`onError ${error.message}`),
+        onClose: (_c: Caller, code: number) => {
+          log.push(`onClose ${code}`);
+          done.resolve();
+        },
+      }));
+      const previous = process.env["FERRY_LOG"];
+      process.env["FERRY_LOG"] = "";
+      const logged = t.mock.method(console, "error", () => undefined);
+      try {
+        const ws = await openWs(port, "/");
+        const result = closed(ws);
+        ws.send("go");
+        assert.equal((await result).code, 1006, how);
+        await within(done.promise, 5000, `onClose (${how})`);
+        await delay(100);
+      } finally {
+        process.env["FERRY_LOG"] = previous;
+        logged.mock.restore();
+      }
+      assert.deepEqual(log, ["onClose 1006"], how);
+      assert.deepEqual(
+        logged.mock.calls.map((call) => String(call.arguments[0])),
+        ["ferry: a close frame with the invalid status 999 was written; dropping the connection"],
+        how,
+      );
+    }
+  });
 });
 
 describe("streams", async () => {
