@@ -382,22 +382,35 @@ export class Listener {
       this.upgrading.delete(socket);
     }
     if (!this.isOpenForAnswer(socket)) return;
-    if (this.stopping) {
-      this.refuse(socket, { status: 503, body: "The listener is stopping" });
-      return;
+    // The service is user code (getters, a Proxy): whatever it throws here answers 500 and is
+    // logged, and must not become an unhandled rejection of this void-ed call.
+    let started = false;
+    try {
+      if (this.stopping) {
+        this.refuse(socket, { status: 503, body: "The listener is stopping" });
+        return;
+      }
+      if (outcome instanceof Error) {
+        this.refuse(socket, refusalForReturned(outcome));
+        return;
+      }
+      if (typeof outcome !== "object" || outcome === null) {
+        logError(`upgrade() for ${match.value.path} returned ${String(outcome)}, not a service or an Error`);
+        this.refuse(socket, { status: 500, body: "Internal server error" });
+        return;
+      }
+      checkServiceOnce(outcome, config, upgradeService, match.value.path);
+      const accepted = this.prepare(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
+      this.deadlines.stop(socket);
+      socket.off("error", ignore);
+      started = true;
+      accepted.connection.start(accepted.session, accepted.head);
+    } catch (error) {
+      logError(`accepting the upgrade at ${match.value.path} failed`, error);
+      // Once the connection started, part of the 101 may be out: no HTTP answer can follow it.
+      if (started) socket.destroy();
+      else this.refuse(socket, { status: 500, body: "Internal server error" });
     }
-    if (outcome instanceof Error) {
-      this.refuse(socket, refusalForReturned(outcome));
-      return;
-    }
-    if (typeof outcome !== "object" || outcome === null) {
-      logError(`upgrade() for ${match.value.path} returned ${String(outcome)}, not a service or an Error`);
-      this.refuse(socket, { status: 500, body: "Internal server error" });
-      return;
-    }
-    checkServiceOnce(outcome, config, upgradeService, match.value.path);
-    this.deadlines.stop(socket);
-    this.accept(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
   }
 
   /** Whether the socket still waits for the answer to its upgrade request (not timed out, closed or refused). */
@@ -418,7 +431,12 @@ export class Listener {
     return acceptDeflateOffer(offers, config.compression.request);
   }
 
-  private accept(
+  /**
+   * The connection for an accepted upgrade and its session, with the 101 queued. Nothing is
+   * written to the socket yet: the service's properties are read here, so one that throws
+   * can still be answered with 500.
+   */
+  private prepare(
     request: IncomingMessage,
     socket: Socket,
     head: Buffer,
@@ -426,7 +444,7 @@ export class Listener {
     config: ResolvedServiceConfig,
     connectionOptions: ConnectionOptions,
     deflate: DeflateAgreement | undefined,
-  ): void {
+  ): { connection: Connection; session: ServiceSession; head: Buffer } {
     const subProtocol = selectSubProtocol(request.headers["sec-websocket-protocol"], config.subProtocols);
     let response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -438,12 +456,11 @@ export class Listener {
     if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
     response += "\r\n";
 
-    socket.off("error", ignore);
     const reading = withOwnReads(socket, head, this.ownReads);
     const connection = new Connection(socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
-    connection.start(new ServiceSession(service, caller, connection, config), reading.head);
+    return { connection, session: new ServiceSession(service, caller, connection, config), head: reading.head };
   }
 }
 

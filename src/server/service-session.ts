@@ -24,7 +24,7 @@ const REPLY_CLOSE_ONLY = 2;
 const REPLY_NONE = 3;
 type ReplyMode = 0 | 1 | 2 | 3;
 
-type Handler = (this: Service, caller: Caller, argument: unknown) => unknown;
+type Handler = (this: Service, caller: Caller, ...rest: unknown[]) => unknown;
 
 /** No JSON object was parsed from the message (yet, or at all). */
 const NOT_PARSED: unique symbol = Symbol("not parsed");
@@ -41,8 +41,19 @@ function parseJsonObject(text: string): unknown {
   }
 }
 
+/**
+ * The service's handler `name`. A getter (or a Proxy) that throws gives a handler that throws
+ * the same, so that the event fails like a handler that threw instead of failing the read.
+ */
 function method(service: Service, name: string): Handler | undefined {
-  const candidate = (service as unknown as Record<string, unknown>)[name];
+  let candidate: unknown;
+  try {
+    candidate = (service as unknown as Record<string, unknown>)[name];
+  } catch (error) {
+    return () => {
+      throw error;
+    };
+  }
   return typeof candidate === "function" ? (candidate as Handler) : undefined;
 }
 
@@ -69,8 +80,9 @@ export class ServiceSession implements ConnectionHandler {
     private readonly connection: Connection,
     private readonly config: ResolvedServiceConfig,
   ) {
-    const onPing = method(service, "onPing");
-    this.ping = onPing === undefined ? undefined : (data) => this.pinged(onPing, data);
+    // Read directly, once: a getter that throws here makes the listener refuse the upgrade (500).
+    const onPing = (service as { onPing?: unknown }).onPing;
+    this.ping = typeof onPing === "function" ? (data) => this.pinged(onPing as Handler, data) : undefined;
   }
 
   /** The connection waits for what an event returns; a report beside it waits for that too. */
@@ -198,8 +210,8 @@ export class ServiceSession implements ConnectionHandler {
   closed(code: number, reason: string): unknown {
     if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.closed(code, reason)));
     this.over = true;
-    const onClose = this.service.onClose;
-    if (typeof onClose !== "function") return undefined;
+    const onClose = method(this.service, "onClose");
+    if (onClose === undefined) return undefined;
     let result: unknown;
     try {
       result = onClose.call(this.service, this.caller, code, reason);

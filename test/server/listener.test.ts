@@ -589,3 +589,62 @@ async function eventually(predicate: () => boolean, timeoutMs: number): Promise<
     await delay(5);
   }
 }
+
+describe("a service whose getters throw", async () => {
+  const broken = (): never => {
+    throw new Error("getter broke");
+  };
+  const errors: unknown[] = [];
+  const listener = await startListener({
+    "/getter": {
+      upgrade: () => ({
+        get onPing(): never {
+          return broken();
+        },
+      }),
+    },
+    // `await` reads `then`, where a throw was always a 500: the Proxy fails on what comes after.
+    "/proxy": { upgrade: () => new Proxy({}, { get: (_target, key) => (key === "then" ? undefined : broken()) }) },
+    "/prototype": { upgrade: () => new Proxy({}, { getPrototypeOf: broken }) },
+    "/headers": {
+      upgrade: () => ({
+        get customHeaders(): never {
+          return broken();
+        },
+      }),
+    },
+    "/later": {
+      config: { allowedOrigins: ["*"] },
+      upgrade: () => ({
+        get onTextMessage(): never {
+          return broken();
+        },
+        onBinaryMessage: (_c: unknown, data: Uint8Array) => data,
+        onError: (_c: unknown, error: Error) => void errors.push(error),
+      }),
+    },
+    "/ws": echo,
+  });
+
+  test("read on accepting it: 500, and the listener keeps serving", async () => {
+    for (const path of ["/getter", "/proxy", "/prototype", "/headers"]) {
+      const response = await rawHttp(listener.port, upgradeRequest(path));
+      assert.equal(response.status, 500, path);
+      assert.equal(response.body, "Internal server error", path);
+    }
+    const ws = await openWs(listener.port, "/ws");
+    ws.send("still here");
+    assert.deepEqual(await nextMessages(ws, 1), ["still here"]);
+    ws.close();
+  });
+
+  test("read for an event: that event fails as a handler that threw, and the connection keeps working", async () => {
+    const ws = await openWs(listener.port, "/later");
+    ws.send("text");
+    ws.send(Buffer.from([7]));
+    assert.deepEqual(await nextMessages(ws, 1), [Buffer.from([7])]);
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, "getter broke");
+    ws.close();
+  });
+});
