@@ -37,6 +37,7 @@ export const MAX_TIMER_SECONDS = 2147483.647;
 export function isTimerSeconds(seconds: number): boolean {
   return seconds >= 0 && seconds <= MAX_TIMER_SECONDS;
 }
+
 const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;

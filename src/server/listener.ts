@@ -49,8 +49,8 @@ export interface SharedListenerConfiguration {
    * Seconds allowed for the whole upgrade request, body and `upgrade()` included, up to the
    * 101: on a listener of its own from the TCP accept (or the previous plain answer on a
    * kept-alive connection); on a shared server from the `upgrade` event, as the server's
-   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit; at most 2147483.647 (Node's
-   * longest timer), more throws a RangeError. [120]
+   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit. At most
+   * 2147483.647, Node's longest timer: more, or not a number, throws a RangeError. [120]
    */
   timeout?: number;
   /** The `Server` header of upgrade responses. */
@@ -186,7 +186,8 @@ export class Listener {
 
   /**
    * Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start.
-   * @throws RangeError when the service's `config` has a negative size, or a timeout that is negative or longer than Node's timers keep.
+   * @throws RangeError when the service's `config` has a negative size, or a timeout that is
+   * negative or longer than Node's timers keep (2147483.647 seconds).
    */
   attach(path: string, upgradeService: UpgradeService): void {
     const config = resolveServiceConfig(upgradeService.config);
