@@ -26,11 +26,23 @@ import { truncateUtf8 } from "../protocol/utf8.ts";
  * that the common case, a reply that fits in the queue, costs no promise and no microtask.
  */
 export const WRITTEN: Promise<void> = Promise.resolve();
+
+/**
+ * @internal The longest delay, in seconds, that Node's timers keep: setTimeout turns any
+ * longer one (or a non-finite one) into 1 ms, so a larger timeout would fire at once.
+ */
+export const MAX_TIMER_SECONDS = 2147483.647;
+
+/** @internal Whether `seconds` is a delay Node's timers keep: from 0 to MAX_TIMER_SECONDS (NaN and Infinity are not). */
+export function isTimerSeconds(seconds: number): boolean {
+  return seconds >= 0 && seconds <= MAX_TIMER_SECONDS;
+}
+
 const EMPTY = new Uint8Array(0);
 
 let readPongCalls!: (handle: PeerHandle) => number;
 
-/** @internal How many times `pong()` was called: an `onPing` that called it needs no automatic pong (SPEC §4). */
+/** @internal How many pongs `pong()` sent: an `onPing` that sent one needs no automatic pong (SPEC §4). */
 export function pongCalls(handle: PeerHandle): number {
   return readPongCalls(handle);
 }
@@ -184,10 +196,14 @@ export abstract class PeerHandle {
     return this.control(OP_PING, data);
   }
 
-  /** Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. */
+  /**
+   * Sends a pong (from `onPing`, to choose its payload); rejects as `ping` does. Only a pong
+   * that went out counts as `onPing`'s answer: after a refused one the automatic pong still goes.
+   */
   pong(data: Uint8Array = EMPTY): Promise<void> {
-    this.#pongCalls++;
-    return this.control(OP_PONG, data);
+    const sent = this.control(OP_PONG, data);
+    if (sent === WRITTEN) this.#pongCalls++;
+    return sent;
   }
 
   private control(opcode: typeof OP_PING | typeof OP_PONG, data: Uint8Array): Promise<void> {
@@ -204,12 +220,18 @@ export abstract class PeerHandle {
   }
 
   /**
-   * Sends a close frame and waits (up to `timeout` seconds, -1 forever) for the peer's; TCP is
-   * closed either way. Codes outside 1000–1003, 1007–1014 and 3000–4999 are refused.
+   * Sends a close frame and waits (up to `timeout` seconds, at most 2147483.647; -1 forever)
+   * for the peer's; TCP is closed either way. Codes outside 1000–1003, 1007–1014 and
+   * 3000–4999, and other timeouts, are refused with `ConnectionClosureError`.
    */
   close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
     if (!Number.isInteger(statusCode)) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid status code: ${statusCode}`));
+    }
+    if (timeout !== undefined && timeout !== -1 && !isTimerSeconds(timeout)) {
+      return Promise.reject(
+        new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout} (0 to ${MAX_TIMER_SECONDS} seconds, or -1 for no limit)`),
+      );
     }
     return this.connection.close(statusCode, reason, timeout ?? this.defaultCloseTimeout);
   }

@@ -7,6 +7,7 @@ import { Connection, type ConnectionOptions } from "../connection/connection.ts"
 import { withOwnReads } from "../connection/own-reads.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
 import { logError } from "../log.ts";
+import { isTimerSeconds, MAX_TIMER_SECONDS } from "../peer/peer-handle.ts";
 import { parseExtensionHeader } from "../protocol/extension-header.ts";
 import { acceptKey, selectSubProtocol } from "../protocol/handshake.ts";
 import { acceptDeflateOffer, type DeflateAgreement } from "../protocol/permessage-deflate-negotiation.ts";
@@ -48,7 +49,8 @@ export interface SharedListenerConfiguration {
    * Seconds allowed for the whole upgrade request, body and `upgrade()` included, up to the
    * 101: on a listener of its own from the TCP accept (or the previous plain answer on a
    * kept-alive connection); on a shared server from the `upgrade` event, as the server's
-   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit. [120]
+   * owner governs the connection before it. Past it: 408, or TCP close. 0: no limit. At most
+   * 2147483.647, Node's longest timer: more, or not a number, throws a RangeError. [120]
    */
   timeout?: number;
   /** The `Server` header of upgrade responses. */
@@ -147,7 +149,9 @@ export class Listener {
     this.requestedPort = typeof portOrServer === "number" ? portOrServer : 0;
     this.host = config.host ?? "0.0.0.0";
     this.timeoutSeconds = config.timeout ?? 120;
-    if (!(this.timeoutSeconds >= 0)) throw new RangeError(`ListenerConfiguration.timeout must be 0 or more, got ${config.timeout}`);
+    if (!isTimerSeconds(this.timeoutSeconds)) {
+      throw new RangeError(`ListenerConfiguration.timeout must be 0 (no limit) to ${MAX_TIMER_SECONDS} seconds, got ${config.timeout}`);
+    }
     this.serverHeader = config.server;
     const limits = config.requestLimits ?? {};
     this.maxUriLength = limits.maxUriLength ?? 4096;
@@ -182,7 +186,8 @@ export class Listener {
 
   /**
    * Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start.
-   * @throws RangeError when the service's `config` has a negative timeout or size.
+   * @throws RangeError when the service's `config` has a negative size, or a timeout that is
+   * negative or longer than Node's timers keep (2147483.647 seconds).
    */
   attach(path: string, upgradeService: UpgradeService): void {
     const config = resolveServiceConfig(upgradeService.config);
@@ -366,6 +371,8 @@ export class Listener {
         const rest = await skipBody(socket, head, declared);
         if (rest === undefined) return;
         head = rest;
+        // A half-open peer may finish its body after the 408: the request is already answered.
+        if (!this.isOpenForAnswer(socket)) return;
       }
       const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
       outcome = await upgradeService.upgrade(upgradeRequest);
@@ -376,22 +383,35 @@ export class Listener {
       this.upgrading.delete(socket);
     }
     if (!this.isOpenForAnswer(socket)) return;
-    if (this.stopping) {
-      this.refuse(socket, { status: 503, body: "The listener is stopping" });
-      return;
+    // The service is user code (getters, a Proxy): whatever it throws here answers 500 and is
+    // logged, and must not become an unhandled rejection of this void-ed call.
+    let started = false;
+    try {
+      if (this.stopping) {
+        this.refuse(socket, { status: 503, body: "The listener is stopping" });
+        return;
+      }
+      if (outcome instanceof Error) {
+        this.refuse(socket, refusalForReturned(outcome));
+        return;
+      }
+      if (typeof outcome !== "object" || outcome === null) {
+        logError(`upgrade() for ${match.value.path} returned ${String(outcome)}, not a service or an Error`);
+        this.refuse(socket, { status: 500, body: "Internal server error" });
+        return;
+      }
+      checkServiceOnce(outcome, config, upgradeService, match.value.path);
+      const accepted = this.prepare(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
+      this.deadlines.stop(socket);
+      socket.off("error", ignore);
+      started = true;
+      accepted.connection.start(accepted.session, accepted.head);
+    } catch (error) {
+      logError(`accepting the upgrade at ${match.value.path} failed`, error);
+      // Once the connection started, part of the 101 may be out: no HTTP answer can follow it.
+      if (started) socket.destroy();
+      else this.refuse(socket, { status: 500, body: "Internal server error" });
     }
-    if (outcome instanceof Error) {
-      this.refuse(socket, refusalForReturned(outcome));
-      return;
-    }
-    if (typeof outcome !== "object" || outcome === null) {
-      logError(`upgrade() for ${match.value.path} returned ${String(outcome)}, not a service or an Error`);
-      this.refuse(socket, { status: 500, body: "Internal server error" });
-      return;
-    }
-    checkServiceOnce(outcome, config, upgradeService, match.value.path);
-    this.deadlines.stop(socket);
-    this.accept(request, socket as Socket, head, outcome, config, connectionOptions, deflate);
   }
 
   /** Whether the socket still waits for the answer to its upgrade request (not timed out, closed or refused). */
@@ -412,7 +432,12 @@ export class Listener {
     return acceptDeflateOffer(offers, config.compression.request);
   }
 
-  private accept(
+  /**
+   * The connection for an accepted upgrade and its session, with the 101 queued. Nothing is
+   * written to the socket yet: the service's properties are read here, so one that throws
+   * can still be answered with 500.
+   */
+  private prepare(
     request: IncomingMessage,
     socket: Socket,
     head: Buffer,
@@ -420,7 +445,7 @@ export class Listener {
     config: ResolvedServiceConfig,
     connectionOptions: ConnectionOptions,
     deflate: DeflateAgreement | undefined,
-  ): void {
+  ): { connection: Connection; session: ServiceSession; head: Buffer } {
     const subProtocol = selectSubProtocol(request.headers["sec-websocket-protocol"], config.subProtocols);
     let response =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -432,12 +457,11 @@ export class Listener {
     if (custom !== undefined) for (const [name, value] of Object.entries(custom)) response += `${name}: ${sanitize(value)}\r\n`;
     response += "\r\n";
 
-    socket.off("error", ignore);
     const reading = withOwnReads(socket, head, this.ownReads);
     const connection = new Connection(socket, connectionOptions, deflate?.parameters, reading.ownReads);
     connection.preface(Buffer.from(response, "latin1"));
     const caller = new Caller(CALLER_KEY, connection, subProtocol);
-    connection.start(new ServiceSession(service, caller, connection, config), reading.head);
+    return { connection, session: new ServiceSession(service, caller, connection, config), head: reading.head };
   }
 }
 

@@ -8,25 +8,33 @@ export type DispatchConfig = Pick<ResolvedServiceConfig, "dispatcherKey" | "disp
 /** Handlers whose bound message may fail to bind, so that their `on<X>Error` is called. */
 const MESSAGE_HANDLERS = ["onTextMessage", "onBinaryMessage", "onMessage"];
 
-/** Service classes (their prototypes), and upgrade services returning literals, already checked. */
-const checked = new WeakSet<object>();
+/** What stands for every object literal an upgrade service returns: they share one prototype. */
+const LITERAL = {};
 
 /**
- * Warns once per service class about `on…` methods that nothing can ever call: a misspelled
- * handler (`onTextMesage`), a custom method without a `dispatcherKey`, or one whose name the
- * dispatch rule cannot produce. Object literals all share one prototype, so a literal is
- * checked once per `owner` (the upgrade service that returned it) instead.
+ * Per upgrade service (whose config decides what is reachable), the service classes (their
+ * prototypes, or LITERAL) already checked.
+ */
+const checked = new WeakMap<object, WeakSet<object>>();
+
+/**
+ * Warns once per service class and upgrade service about `on…` methods that nothing can ever
+ * call: a misspelled handler (`onTextMesage`), a custom method without a `dispatcherKey`, or
+ * one whose name the dispatch rule cannot produce. The same class attached at two paths is
+ * checked against each one's dispatch config.
  */
 export function checkServiceOnce(service: object, config: DispatchConfig, owner: object, path: string): void {
   const prototype = Object.getPrototypeOf(service) as object | null;
   const isLiteral = prototype === null || prototype === Object.prototype;
-  const key = isLiteral ? owner : prototype;
-  if (checked.has(key)) return;
-  checked.add(key);
+  let classes = checked.get(owner);
+  if (classes === undefined) checked.set(owner, (classes = new WeakSet()));
+  const key = isLiteral ? LITERAL : prototype;
+  if (classes.has(key)) return;
+  classes.add(key);
   const className = isLiteral ? undefined : (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+  const what = typeof className === "string" && className !== "" ? `${className}.` : "";
   for (const { method, reason } of unreachableMethods(service, config)) {
-    const who = typeof className === "string" && className !== "" ? `${className}.${method}` : `${method} of the service at ${path}`;
-    logWarning(`${who} is never called: ${reason}`);
+    logWarning(`${what}${method} of the service at ${path} is never called: ${reason}`);
   }
 }
 

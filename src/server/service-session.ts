@@ -24,7 +24,7 @@ const REPLY_CLOSE_ONLY = 2;
 const REPLY_NONE = 3;
 type ReplyMode = 0 | 1 | 2 | 3;
 
-type Handler = (this: Service, caller: Caller, argument: unknown) => unknown;
+type Handler = (this: Service, caller: Caller, ...rest: unknown[]) => unknown;
 
 /** No JSON object was parsed from the message (yet, or at all). */
 const NOT_PARSED: unique symbol = Symbol("not parsed");
@@ -41,8 +41,19 @@ function parseJsonObject(text: string): unknown {
   }
 }
 
+/**
+ * The service's handler `name`. A getter (or a Proxy) that throws gives a handler that throws
+ * the same, so that the event fails like a handler that threw instead of failing the read.
+ */
 function method(service: Service, name: string): Handler | undefined {
-  const candidate = (service as unknown as Record<string, unknown>)[name];
+  let candidate: unknown;
+  try {
+    candidate = (service as unknown as Record<string, unknown>)[name];
+  } catch (error) {
+    return () => {
+      throw error;
+    };
+  }
   return typeof candidate === "function" ? (candidate as Handler) : undefined;
 }
 
@@ -60,6 +71,8 @@ export class ServiceSession implements ConnectionHandler {
   private reporting: Promise<unknown> | undefined;
   /** The last event whose handler was async: a report waits for it. */
   private current: PromiseLike<unknown> | undefined;
+  /** onClose has been dispatched: it is the last event, so later failures are only logged. */
+  private over = false;
 
   constructor(
     private readonly service: Service,
@@ -67,8 +80,9 @@ export class ServiceSession implements ConnectionHandler {
     private readonly connection: Connection,
     private readonly config: ResolvedServiceConfig,
   ) {
-    const onPing = method(service, "onPing");
-    this.ping = onPing === undefined ? undefined : (data) => this.pinged(onPing, data);
+    // Read directly, once: a getter that throws here makes the listener refuse the upgrade (500).
+    const onPing = (service as { onPing?: unknown }).onPing;
+    this.ping = typeof onPing === "function" ? (data) => this.pinged(onPing as Handler, data) : undefined;
   }
 
   /** The connection waits for what an event returns; a report beside it waits for that too. */
@@ -195,8 +209,9 @@ export class ServiceSession implements ConnectionHandler {
 
   closed(code: number, reason: string): unknown {
     if (this.reporting !== undefined) return this.enter(this.reporting.then(() => this.closed(code, reason)));
-    const onClose = this.service.onClose;
-    if (typeof onClose !== "function") return undefined;
+    this.over = true;
+    const onClose = method(this.service, "onClose");
+    if (onClose === undefined) return undefined;
     let result: unknown;
     try {
       result = onClose.call(this.service, this.caller, code, reason);
@@ -251,10 +266,13 @@ export class ServiceSession implements ConnectionHandler {
     return this.reply(name, result, mode, streamId);
   }
 
-  /** Logged, and onError called if present (with the error itself, or a WebSocketError whose cause it is). */
+  /**
+   * Logged, and onError called if present (with the error itself, or a WebSocketError whose
+   * cause it is), unless onClose has been dispatched: nothing comes after it.
+   */
   private handlerFailed(name: string, thrown: unknown): unknown {
     logError(`${name} failed`, thrown);
-    if (name === "onError") return undefined;
+    if (name === "onError" || this.over) return undefined;
     const onError = method(this.service, "onError");
     if (onError === undefined) return undefined;
     const error = thrown instanceof Error ? thrown : new WebSocketError(`${name} threw a non-error value`, { cause: thrown });
@@ -315,8 +333,10 @@ export class ServiceSession implements ConnectionHandler {
 /**
  * A reply that met a closed connection was too late, not wrong: the peer left, the network
  * dropped, the listener stopped, or the service closed while messages were still queued, and
- * onClose tells of it. It is dropped quietly; every other failed write is reported.
+ * onClose tells of it. It is dropped quietly; every other failed write is reported. A
+ * destroyed socket counts as closed before its 'close' event: a returned close frame with an
+ * invalid code destroys it (SPEC §7), and the writer has logged that already.
  */
 function tooLate(error: unknown, connection: Connection): boolean {
-  return error instanceof ConnectionClosureError && !connection.isOpen;
+  return error instanceof ConnectionClosureError && (!connection.isOpen || connection.socket.destroyed);
 }

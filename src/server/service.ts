@@ -1,6 +1,7 @@
 import type { PeerCertificate } from "node:tls";
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { WebSocketError } from "../errors.ts";
+import { isTimerSeconds, MAX_TIMER_SECONDS } from "../peer/peer-handle.ts";
 import { DEFAULT_MAX_FRAGMENTS } from "../protocol/frame-parser.ts";
 import type { Caller, RemoteAddress } from "./caller.ts";
 
@@ -133,7 +134,7 @@ export interface UpgradeRequest {
 export interface ServiceConfig {
   /** Sub-protocols this service speaks; the first the client offers that is listed wins. */
   subProtocols?: readonly string[];
-  /** Seconds without a frame read or written before `onIdleTimeout`; 0: never. [0] */
+  /** Seconds without a data frame read or written before `onIdleTimeout`; 0: never; at most 2147483.647. [0] */
   idleTimeout?: number;
   /** Inbound frame limit (over it: close 1009) and outbound fragment size. [65536] */
   maxFrameSize?: number;
@@ -149,13 +150,13 @@ export interface ServiceConfig {
   dispatcherStreamId?: string;
   /** Explicit dispatcher value → method name. */
   dispatcherMapping?: Readonly<Record<string, string>>;
-  /** Seconds to wait for the peer's close frame after ours. [60] */
+  /** Seconds to wait for the peer's close frame after ours; -1: forever; at most 2147483.647. [60] */
   connectionClosureTimeout?: number;
   /** Origins whose browser pages may connect; ["*"] for all. [same origin, or no Origin header] */
   allowedOrigins?: readonly string[];
   /** Unsent bytes per connection beyond which writes wait. [16 MiB] */
   maxQueuedBytes?: number;
-  /** Seconds between pings; no pong before the next one closes with 1011. [0: none] */
+  /** Seconds between pings; no pong before the next one closes with 1011; at most 2147483.647. [0: none] */
   pingInterval?: number;
   /** How permessage-deflate is negotiated and run, when the listener's `webSocketCompressionEnabled` allows it. */
   compression?: CompressionOptions;
@@ -224,11 +225,16 @@ export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServic
     pingInterval: config.pingInterval ?? 0,
     compression: resolveCompression(config.compression, "server"),
   };
-  for (const key of ["idleTimeout", "pingInterval", "maxQueuedBytes"] as const) {
-    if (!(resolved[key] >= 0)) throw new RangeError(`ServiceConfig.${key} must be 0 or more, got ${resolved[key]}`);
+  if (!(resolved.maxQueuedBytes >= 0)) throw new RangeError(`ServiceConfig.maxQueuedBytes must be 0 or more, got ${resolved.maxQueuedBytes}`);
+  for (const key of ["idleTimeout", "pingInterval"] as const) {
+    if (!isTimerSeconds(resolved[key])) {
+      throw new RangeError(`ServiceConfig.${key} must be 0 (none) to ${MAX_TIMER_SECONDS} seconds, got ${resolved[key]}`);
+    }
   }
-  if (!(resolved.connectionClosureTimeout >= 0 || resolved.connectionClosureTimeout === -1)) {
-    throw new RangeError(`ServiceConfig.connectionClosureTimeout must be 0 or more, or -1 for no limit`);
+  if (!(isTimerSeconds(resolved.connectionClosureTimeout) || resolved.connectionClosureTimeout === -1)) {
+    throw new RangeError(
+      `ServiceConfig.connectionClosureTimeout must be 0 to ${MAX_TIMER_SECONDS} seconds, or -1 for no limit, got ${resolved.connectionClosureTimeout}`,
+    );
   }
   return resolved;
 }

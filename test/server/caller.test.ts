@@ -101,6 +101,21 @@ describe("Caller", () => {
     ws.close();
   });
 
+  test("close: a timeout beyond Node's longest timer (2147483.647 s) is refused, not turned into 1 ms", async () => {
+    const { port, callers } = await callerFor();
+    const ws = await openWs(port, "/");
+    const caller = await firstCaller(callers);
+    for (const timeout of [2.5e6, Infinity, NaN]) {
+      await assert.rejects(caller.close(1000, "", timeout), (error: unknown) => {
+        assert.ok(error instanceof ConnectionClosureError);
+        assert.match(error.message, new RegExp(`^Failed to execute close\\. Invalid timeout: ${timeout} `));
+        return true;
+      });
+    }
+    assert.equal(caller.isOpen(), true, "refused closes leave the connection open");
+    ws.close();
+  });
+
   test("close: resolves once the peer answered; a second close and later writes fail", async () => {
     const { port, callers } = await callerFor();
     const ws = await openWs(port, "/");

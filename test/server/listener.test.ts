@@ -146,6 +146,26 @@ describe("Listener configuration", () => {
     assert.throws(() => new Listener(0, { timeout: -1 }), RangeError);
   });
 
+  test("a timeout beyond Node's longest timer (2147483.647 s) fails at construction: it would fire after 1 ms", () => {
+    for (const timeout of [2.5e6, Infinity, NaN]) {
+      assert.throws(() => new Listener(0, { timeout }), /ListenerConfiguration\.timeout must be 0 \(no limit\) to 2147483\.647 seconds/);
+      assert.throws(() => new Listener(createServer(), { timeout }), RangeError);
+    }
+    assert.doesNotThrow(() => new Listener(0, { timeout: 2147483.647 }));
+  });
+
+  test("so do a service's idleTimeout, pingInterval and connectionClosureTimeout", () => {
+    const listener = new Listener(0);
+    const upgrade = (): object => ({});
+    for (const key of ["idleTimeout", "pingInterval", "connectionClosureTimeout"]) {
+      for (const value of [2.5e6, Infinity, NaN]) {
+        assert.throws(() => listener.attach("/", { config: { [key]: value }, upgrade }), new RegExp(`ServiceConfig\\.${key} must be 0`));
+      }
+      listener.attach(`/${key}`, { config: { [key]: 2147483.647 }, upgrade });
+    }
+    listener.attach("/forever", { config: { connectionClosureTimeout: -1 }, upgrade });
+  });
+
   test("port is the bound port after start", async () => {
     const listener = await startListener({ "/ws": echo });
     assert.ok(listener.port > 0);
@@ -569,3 +589,62 @@ async function eventually(predicate: () => boolean, timeoutMs: number): Promise<
     await delay(5);
   }
 }
+
+describe("a service whose getters throw", async () => {
+  const broken = (): never => {
+    throw new Error("getter broke");
+  };
+  const errors: unknown[] = [];
+  const listener = await startListener({
+    "/getter": {
+      upgrade: () => ({
+        get onPing(): never {
+          return broken();
+        },
+      }),
+    },
+    // `await` reads `then`, where a throw was always a 500: the Proxy fails on what comes after.
+    "/proxy": { upgrade: () => new Proxy({}, { get: (_target, key) => (key === "then" ? undefined : broken()) }) },
+    "/prototype": { upgrade: () => new Proxy({}, { getPrototypeOf: broken }) },
+    "/headers": {
+      upgrade: () => ({
+        get customHeaders(): never {
+          return broken();
+        },
+      }),
+    },
+    "/later": {
+      config: { allowedOrigins: ["*"] },
+      upgrade: () => ({
+        get onTextMessage(): never {
+          return broken();
+        },
+        onBinaryMessage: (_c: unknown, data: Uint8Array) => data,
+        onError: (_c: unknown, error: Error) => void errors.push(error),
+      }),
+    },
+    "/ws": echo,
+  });
+
+  test("read on accepting it: 500, and the listener keeps serving", async () => {
+    for (const path of ["/getter", "/proxy", "/prototype", "/headers"]) {
+      const response = await rawHttp(listener.port, upgradeRequest(path));
+      assert.equal(response.status, 500, path);
+      assert.equal(response.body, "Internal server error", path);
+    }
+    const ws = await openWs(listener.port, "/ws");
+    ws.send("still here");
+    assert.deepEqual(await nextMessages(ws, 1), ["still here"]);
+    ws.close();
+  });
+
+  test("read for an event: that event fails as a handler that threw, and the connection keeps working", async () => {
+    const ws = await openWs(listener.port, "/later");
+    ws.send("text");
+    ws.send(Buffer.from([7]));
+    assert.deepEqual(await nextMessages(ws, 1), [Buffer.from([7])]);
+    assert.equal(errors.length, 1);
+    assert.equal((errors[0] as Error).message, "getter broke");
+    ws.close();
+  });
+});

@@ -69,7 +69,7 @@ describe("unreachableMethods", () => {
   });
 });
 
-describe("the listener warns once per service class", async () => {
+describe("the listener warns once per service class and upgrade service", async () => {
   class Misspelled {
     onTextMesage(_caller: Caller, text: string): string {
       return text;
@@ -99,8 +99,40 @@ describe("the listener warns once per service class", async () => {
     }
     const lines = warn.mock.calls.map((call) => String(call.arguments[0]));
     assert.deepEqual(lines, [
-      "ferry: Misspelled.onTextMesage is never called: did you mean onTextMessage?",
+      "ferry: Misspelled.onTextMesage of the service at /class is never called: did you mean onTextMessage?",
       "ferry: onHeartbeat of the service at /literal is never called: custom methods are reached only through config.dispatcherKey",
     ]);
+  });
+
+  test("the same class at two paths is checked against each path's dispatch config", async (t) => {
+    class Subscriber {
+      onSubscribe(): string {
+        return "subscribed";
+      }
+      onTextMessage(_caller: Caller, text: string): string {
+        return text;
+      }
+    }
+    const shared = await startListener({
+      "/dispatched": { config: { dispatcherKey: "event" }, upgrade: () => new Subscriber() },
+      "/plain": { upgrade: () => new Subscriber() },
+    });
+    const previous = process.env["FERRY_LOG"];
+    process.env["FERRY_LOG"] = "";
+    const warn = t.mock.method(console, "warn", () => undefined);
+    try {
+      for (const path of ["/dispatched", "/plain", "/plain"]) {
+        const ws = await openWs(shared.port, path);
+        ws.send("hi");
+        await nextMessages(ws, 1);
+        ws.close();
+      }
+    } finally {
+      process.env["FERRY_LOG"] = previous;
+    }
+    assert.deepEqual(
+      warn.mock.calls.map((call) => String(call.arguments[0])),
+      ["ferry: Subscriber.onSubscribe of the service at /plain is never called: custom methods are reached only through config.dispatcherKey"],
+    );
   });
 });

@@ -95,6 +95,49 @@ describe("return values", async () => {
     ws.send("invalid-close");
     assert.equal((await result).code, 1006);
   });
+
+  test("... and is logged once, with onClose(1006) and no onError, returned or yielded by a stream", async (t) => {
+    const cases: Record<string, () => unknown> = {
+      returned: () => closeFrame(999),
+      yielded: () =>
+        (async function* () {
+          yield "first";
+          yield closeFrame(999);
+        })(),
+    };
+    for (const [how, reply] of Object.entries(cases)) {
+      const log: string[] = [];
+      const done = deferred<void>();
+      const port = await serve(() => ({
+        onTextMessage: reply,
+        onError: (_c: Caller, error: WebSocketError) => void log.push(`onError ${error.message}`),
+        onClose: (_c: Caller, code: number) => {
+          log.push(`onClose ${code}`);
+          done.resolve();
+        },
+      }));
+      const previous = process.env["FERRY_LOG"];
+      process.env["FERRY_LOG"] = "";
+      const logged = t.mock.method(console, "error", () => undefined);
+      try {
+        const ws = await openWs(port, "/");
+        const result = closed(ws);
+        ws.send("go");
+        assert.equal((await result).code, 1006, how);
+        await within(done.promise, 5000, `onClose (${how})`);
+        await delay(100);
+      } finally {
+        process.env["FERRY_LOG"] = previous;
+        logged.mock.restore();
+      }
+      assert.deepEqual(log, ["onClose 1006"], how);
+      assert.deepEqual(
+        logged.mock.calls.map((call) => String(call.arguments[0])),
+        ["ferry: a close frame with the invalid status 999 was written; dropping the connection"],
+        how,
+      );
+    }
+  });
 });
 
 describe("streams", async () => {
@@ -192,6 +235,35 @@ describe("a returned stream that fails beside later messages", () => {
     await raw.waitForTcpClose();
     await delay(400);
     assert.deepEqual(log, ["slow handler done", "onError source broke", "onClose 1011"]);
+  });
+
+  test("a stream that fails after the connection closed is only logged: onClose stays the last event", async () => {
+    const log: string[] = [];
+    const failed = deferred<void>();
+    const port = await serve(() => ({
+      onTextMessage(): unknown {
+        return (async function* () {
+          yield "a";
+          await delay(300);
+          failed.resolve();
+          throw new Error("source failed");
+        })();
+      },
+      onError(_caller: Caller, error: Error): void {
+        log.push(`onError ${error.message}`);
+      },
+      onClose(_caller: Caller, code: number): void {
+        log.push(`onClose ${code}`);
+      },
+    }));
+    const raw = await RawWebSocket.open(port, "/");
+    raw.sendText("stream");
+    assert.deepEqual(await raw.event(0), { type: "text", data: "a" });
+    raw.sendClose(1000);
+    await raw.waitForTcpClose();
+    await within(failed.promise, 5000, "the stream's failure");
+    await delay(200);
+    assert.deepEqual(log, ["onClose 1000"]);
   });
 });
 
@@ -317,6 +389,38 @@ describe("onPing and the automatic pong", () => {
       }),
       [{ type: "pong", data: Buffer.from("x later") }],
     );
+  });
+
+  test("an onPing whose answer is over 125 bytes: the automatic pong goes out, and onError gets the CorruptedFrameError", async () => {
+    const tooBig = Buffer.alloc(126, 0x61);
+    const answers: Record<string, Service["onPing"]> = {
+      returned: () => tooBig,
+      "passed to pong()": async (caller) => {
+        await caller.pong(tooBig).catch(() => undefined);
+      },
+    };
+    for (const [how, onPing] of Object.entries(answers)) {
+      const errors: unknown[] = [];
+      const port = await serve(() => ({
+        onPing,
+        onTextMessage: (_c: Caller, text: string) => text,
+        onError: (_c: Caller, error: WebSocketError) => void errors.push(error),
+      }));
+      const raw = await RawWebSocket.open(port, "/");
+      raw.sendFrame(FIN | 0x9, "ping data");
+      raw.sendText("after");
+      await raw.until(() => raw.events.some((event) => event.type === "text"), 5000, "the echo");
+      raw.destroy();
+      assert.deepEqual(
+        raw.events.filter((event) => event.type === "pong"),
+        [{ type: "pong", data: Buffer.from("ping data") }],
+        how,
+      );
+      if (how === "returned") {
+        assert.equal(errors.length, 1, how);
+        assert.ok(errors[0] instanceof CorruptedFrameError, how);
+      }
+    }
   });
 });
 

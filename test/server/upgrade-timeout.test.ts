@@ -163,3 +163,39 @@ describe("timeout: 0 is no limit", async () => {
     ws.close();
   });
 });
+
+describe("a body that never comes whole", async () => {
+  let upgrades = 0;
+  const counted = {
+    upgrade: () => {
+      upgrades++;
+      return { onTextMessage: (_caller: unknown, text: string) => text };
+    },
+  };
+  const unlimited = await startListener({ "/ws": counted }, { timeout: 0 });
+  const limited = await startListener({ "/ws": counted }, { timeout: 1 });
+
+  test("a peer that half-closes before its declared body is done is dropped, even with no time limit", async () => {
+    const before = upgrades;
+    const outcome = await peer(unlimited.port, (socket) => {
+      socket.write(`${headLines("/ws")}Content-Length: 100\r\n\r\nabc`);
+      setTimeout(() => socket.end(), 100);
+    }, 3000);
+    assert.ok(outcome.closedAfter !== undefined, "the server kept the half-closed socket");
+    assert.equal(outcome.received, "");
+    assert.equal(upgrades, before);
+  });
+
+  test("a body finished after the 408 does not reach upgrade()", async () => {
+    const before = upgrades;
+    const outcome = await peer(limited.port, (socket) => {
+      socket.write(`${headLines("/ws")}Content-Length: 100\r\n\r\nabc`);
+      socket.on("data", () => {
+        if (socket.writable) socket.write("x".repeat(97));
+        setTimeout(() => socket.destroy(), 1000);
+      });
+    });
+    assert.match(outcome.received, /^HTTP\/1\.1 408 /);
+    assert.equal(upgrades, before);
+  });
+});
