@@ -284,7 +284,7 @@ describe("reconnecting after an abnormal closure", () => {
     assert.equal(server.connections.length, 2, "no attempt after the close");
   });
 
-  test("a close() while onReconnect waits for the server resolves without waiting for the hook", async () => {
+  test("a close() while onReconnect waits for the server resolves without waiting for the hook; waiting writes reject", async () => {
     const server = await RawServer.start();
     const hookStarted = deferred<void>();
     const client = await within(
@@ -301,8 +301,10 @@ describe("reconnecting after an abnormal closure", () => {
     );
     (await server.connection(0)).destroy();
     await within(hookStarted.promise, 3000, "the hook");
+    const waitingWrite = rejection(client.writeTextMessage("waits for the hook"), 3000, "the waiting write");
     await within(client.close(1000, "bye", 2), 1000, "close() during the hook");
     assert.deepEqual(await within(client.closed, 1000, "client.closed"), { code: 1000, reason: "" });
+    assertInstance(await waitingWrite, ConnectionClosureError);
     assert.deepEqual((await (await server.connection(1)).closeFromClient()).close.code, 1000);
   });
 
@@ -356,9 +358,9 @@ describe("reconnect rounds: one retry count, a wait before every attempt", () =>
   }
 
   test("a connection that stayed up for interval seconds (at least one) starts the count afresh", async () => {
-    const server = await RawServer.start({ onRequest: (c) => (c.accept(), void setTimeout(() => c.destroy(), 1200)) });
+    const server = await RawServer.start({ onRequest: (c) => (c.accept(), void setTimeout(() => c.destroy(), 1500)) });
     const client = await within(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 1, interval: 0.05 } }));
-    await server.connection(3, 8000);
+    await server.connection(3, 10_000);
     assert.equal(await settled(client.closed), false, "the client gave up although each connection proved itself");
     await client.close(1000, "", 2);
   });
