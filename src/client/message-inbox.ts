@@ -1,6 +1,7 @@
 import { HELD_ITEM_COST } from "../connection/connection.ts";
 import { ConnectionClosureError, ConnectionError, ReadTimedOutError } from "../errors.ts";
 
+/** A whole message as the connection handed it over: text as a string, binary as bytes. */
 export type InboundMessage = string | Buffer;
 
 /** What an unread message counts against maxQueuedBytes: an empty one costs too, or a flood of them would never pause reading. */
@@ -24,8 +25,11 @@ interface Ending {
 
 /** One connection's messages, from `open` until its last event (`finish`). */
 export interface InboxFeed {
+  /** Pushed and not read yet, in order. */
   readonly messages: InboundMessage[];
+  /** What `messages` count against the bound. */
   bytes: number;
+  /** The connection's last event came: nothing more will be pushed. */
   finished: boolean;
   /** Opened during a hold: its messages are for the priority reads until `release`. */
   held: boolean;
