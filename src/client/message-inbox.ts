@@ -56,6 +56,8 @@ export class MessageInbox {
   private priorityReaders: Reader[] = [];
   private ending: Ending | undefined;
   private holding = false;
+  /** How many feeds wait for room: reads skip looking for them when none does. */
+  private waiting = 0;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -77,6 +79,7 @@ export class MessageInbox {
     feed.messages.push(message);
     feed.bytes += cost(message);
     if (this.mayGoOn(feed)) return undefined;
+    this.waiting++;
     return new Promise((resolve) => (feed.room = resolve));
   }
 
@@ -129,8 +132,17 @@ export class MessageInbox {
 
   /** The next message for a read of the class; an unfinished feed keeps later ones back. */
   private shift(held: boolean): InboundMessage | undefined {
-    for (let at = 0; at < this.feeds.length; ) {
-      const feed = this.feeds[at]!;
+    const feeds = this.feeds;
+    if (feeds.length === 1 && feeds[0]!.held === held && feeds[0]!.messages.length > 0) {
+      // The usual case: one connection, messages waiting.
+      const feed = feeds[0]!;
+      const message = feed.messages.shift()!;
+      feed.bytes -= cost(message);
+      if (feed.finished && feed.messages.length === 0) feeds.length = 0;
+      return message;
+    }
+    for (let at = 0; at < feeds.length; ) {
+      const feed = feeds[at]!;
       if (feed.held !== held) {
         // Feeds opened during the hold come after all the others.
         if (!held) return undefined;
@@ -159,6 +171,7 @@ export class MessageInbox {
    * first, and its own would only pile up behind them) and the class is within the bound.
    */
   private mayGoOn(feed: InboxFeed): boolean {
+    if (this.feeds.length === 1) return feed.bytes <= this.maxBytes;
     let bytes = 0;
     for (const other of this.feeds) {
       if (other.held !== feed.held) continue;
@@ -171,10 +184,12 @@ export class MessageInbox {
 
   /** Lets each waiting feed that may go on read again. */
   private wake(): void {
+    if (this.waiting === 0) return;
     for (const feed of this.feeds) {
       const room = feed.room;
       if (room !== undefined && this.mayGoOn(feed)) {
         feed.room = undefined;
+        this.waiting--;
         room();
       }
     }
@@ -264,6 +279,7 @@ export class MessageInbox {
       feed.room?.();
       feed.room = undefined;
     }
+    this.waiting = 0;
   }
 
   private rejectAll(readers: Reader[], error: Error): void {
