@@ -2,16 +2,14 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { Binding, BoundMessage } from "../binding/bind.ts";
 import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
-import { PeerHandle, pongCalls } from "../peer/peer-handle.ts";
-import { outgoingKind, OUT_BINARY, toBytes } from "../binding/outgoing.ts";
+import { PeerHandle } from "../peer/peer-handle.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
-import { logError } from "../log.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode } from "../protocol/close-codes.ts";
-import { OP_PONG } from "../protocol/opcodes.ts";
 import { type ClientConfiguration, type ResolvedClientConfiguration, resolveClientConfiguration } from "./client-configuration.ts";
 import { type InboxFeed, MessageInbox } from "./message-inbox.ts";
 import { type Handshake, type HttpResponse, openingHandshake, parseWebSocketUrl } from "./opening-handshake.ts";
+import { answerPing, callOnPong } from "./ping-pong-hooks.ts";
 import { abortableSleep, mayRetry, retryDelay } from "./retry-policy.ts";
 
 /** Seconds `close()` waits for the server's close frame by default. */
@@ -164,12 +162,13 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   }
 
   #handlerFor(connection: Connection, feed: InboxFeed): ConnectionHandler {
-    const onPing = this.#config.pingPongHandler?.onPing;
+    const handlers = this.#config.pingPongHandler;
+    const current = (): boolean => connection === this.#connection;
     return {
       open: () => undefined,
       message: (data) => this.#inbox.push(feed, data),
-      ping: onPing === undefined ? undefined : (data) => this.#answerPing(connection, data),
-      pong: (data) => this.#onPong(data),
+      ping: handlers?.onPing === undefined ? undefined : (data) => answerPing(handlers, this, connection, current, data),
+      pong: handlers?.onPong === undefined ? () => undefined : (data) => callOnPong(handlers, this, data),
       idle: () => undefined,
       error: (error) => {
         // A connection already replaced hands over its last events late: they are not the new one's.
@@ -198,47 +197,6 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   #finish(): void {
     this.#over = true;
     this.#settleClosed(this.#lastClosure);
-  }
-
-  /** A handler that throws, or whose promise rejects, is logged: it must not take the process down from a socket callback. */
-  #onPong(data: Buffer): Promise<void> | undefined {
-    const handlers = this.#config.pingPongHandler;
-    if (handlers?.onPong === undefined) return undefined;
-    const failed = (error: unknown): void => logError("pingPongHandler.onPong threw", error);
-    try {
-      const result: unknown = handlers.onPong.call(handlers, this, data);
-      // Awaited, so that what follows the pong keeps its order.
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") return Promise.resolve(result).then(() => undefined, failed);
-    } catch (error) {
-      failed(error);
-    }
-    return undefined;
-  }
-
-  /**
-   * SPEC §4: RFC 6455 requires a pong, so when onPing settles having neither returned bytes
-   * nor called pong(), the automatic one goes out (an onPing that only logs must not stop pongs).
-   */
-  async #answerPing(connection: Connection, data: Buffer): Promise<void> {
-    const handlers = this.#config.pingPongHandler!;
-    // Kept for the automatic pong after the handler's awaits (at most 125 bytes).
-    const payload = Buffer.from(data);
-    const pongsBefore = pongCalls(this);
-    let answer: unknown;
-    try {
-      answer = await handlers.onPing!.call(handlers, this, payload);
-    } catch (error) {
-      logError("pingPongHandler.onPing threw; the ping is answered automatically", error);
-    }
-    if (!connection.isOpen || connection !== this.#connection) return;
-    if (outgoingKind(answer) === OUT_BINARY) {
-      await this.pong(toBytes(answer as Uint8Array)).catch((error: unknown) => {
-        logError("pingPongHandler.onPing returned an invalid pong; the ping is answered automatically", error);
-        connection.sendControl(OP_PONG, payload);
-      });
-    } else if (pongCalls(this) === pongsBefore) {
-      connection.sendControl(OP_PONG, payload);
-    }
   }
 
   /** A lost connection, or a server's close with one of retryConfig.closeCodes, reconnects unless the client closed. */
@@ -382,7 +340,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     if (this.#calledByHook) throw error;
     if (connection !== this.#connection) return;
     if (connection.lostAbnormally) {
-      await this.#reconnect();
+      await this.#reconnectBeforeClosed(ABNORMAL_CLOSURE);
       return;
     }
     if (this.#inbox.isWaiting(this.#feed)) {
@@ -390,12 +348,18 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       // see TCP close before the close timeout: the close code the write met decides.
       const code = error.closeCode;
       if (code === undefined || !this.#config.retry.closeCodes.includes(code)) throw error;
-      await this.#reconnect();
+      await this.#reconnectBeforeClosed(code);
       return;
     }
     // A close frame is under way: once TCP is closed, the closed handler has decided.
     await connection.whenClosed();
     if (this.#reconnecting === undefined && connection === this.#connection) throw error;
+  }
+
+  /** A write met the closure first (the closed handler may wait behind unread messages): what `closed` reports is known already. */
+  #reconnectBeforeClosed(code: number): Promise<void> {
+    if (this.#reconnecting === undefined) this.#lastClosure = { code, reason: "" };
+    return this.#reconnect();
   }
 
   /**
