@@ -28,10 +28,12 @@ export interface PingPongHandler {
 /**
  * How the client rides over I/O errors (SPEC §10): the first connect retries, and a read or
  * write that meets a lost connection reconnects and carries on. Retry n (from 0) waits
- * `min(interval × backOffFactor^n, maxWaitInterval)` seconds.
+ * `min(interval × backOffFactor^n, maxWaitInterval)` seconds; every reconnect attempt is a
+ * retry, and the count runs on across reconnects until a connection has stayed open for
+ * `interval` seconds (at least one).
  */
 export interface RetryConfig {
-  /** Retries after the first attempt; 0: no limit. [0] */
+  /** Retries after the first attempt, counted across reconnects as above; 0: no limit. [0] */
   maxCount?: number;
   /** Seconds before the first retry. [1] */
   interval?: number;

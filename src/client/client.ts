@@ -1,20 +1,28 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Binding, BoundMessage } from "../binding/bind.ts";
 import { decodeMessage } from "../binding/decode.ts";
 import { Connection, type ConnectionHandler } from "../connection/connection.ts";
-import { PeerHandle, pongCalls } from "../peer/peer-handle.ts";
-import { outgoingKind, OUT_BINARY, toBytes } from "../binding/outgoing.ts";
+import { PeerHandle } from "../peer/peer-handle.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { ConnectionClosureError, ConnectionError, PayloadBindingError, WebSocketError } from "../errors.ts";
-import { logError } from "../log.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode } from "../protocol/close-codes.ts";
-import { OP_PONG } from "../protocol/opcodes.ts";
 import { type ClientConfiguration, type ResolvedClientConfiguration, resolveClientConfiguration } from "./client-configuration.ts";
-import { MessageInbox } from "./message-inbox.ts";
+import { type InboxFeed, MessageInbox } from "./message-inbox.ts";
 import { type Handshake, type HttpResponse, openingHandshake, parseWebSocketUrl } from "./opening-handshake.ts";
-import { mayRetry, retryDelay } from "./retry-policy.ts";
+import { answerPing, callOnPong } from "./ping-pong-hooks.ts";
+import { abortableSleep, mayRetry, retryDelay } from "./retry-policy.ts";
 
 /** Seconds `close()` waits for the server's close frame by default. */
 const DEFAULT_CLOSE_TIMEOUT = 60;
+
+/**
+ * Seconds a connection must stay open, at least, before the retry count starts afresh: with
+ * a shorter bar, a server that accepts and closes at once would be reconnected to forever.
+ */
+const MIN_PROVEN_SECONDS = 1;
+
+/** Marks the calls onReconnect makes, whatever they await, apart from those other code makes meanwhile. */
+const reconnectHookCalls = new AsyncLocalStorage<object>();
 
 /** How a client's connection ended for good, as `client.closed` gives it. */
 export interface ClientClosure {
@@ -35,22 +43,27 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   readonly #config: ResolvedClientConfiguration;
   readonly #inbox: MessageInbox;
   #connection!: Connection;
+  /** Where the connection's messages go in the inbox. */
+  #feed!: InboxFeed;
   #handshake!: Handshake;
+  /** When the connection was opened (Date.now()): one that stays long enough resets the retry count. */
+  #connectedAt = 0;
+  /** Retries since the last connection that stayed open long enough: one count across reconnects, so maxCount holds. */
+  #retries = 0;
   /** The user closed, or onReconnect failed: no more reconnects. */
   #closedByClient = false;
-  /** Set by a close() during a reconnect: no further attempt is made. */
-  #abandoned = false;
-  /** Ends the wait before the next attempt at once (a close() during a reconnect). */
-  #wakeRetry: (() => void) | undefined;
+  /** Aborted by a close() during a reconnect: the wait or the handshake under way stops, and no attempt follows. */
+  readonly #abandon = new AbortController();
   /** A reconnect and its onReconnect; rejects with the error that ended the client. */
   #reconnecting: Promise<void> | undefined;
-  /** onReconnect is running: its reads and writes go ahead of those that were waiting. */
-  #inReconnectHook = false;
+  /** Identifies the calls of the onReconnect that runs now (undefined when none does). */
+  #hookRun: object | undefined;
   /** The connection was lost again while onReconnect ran. */
   #reconnectAgain = false;
   #protocolError: WebSocketError | undefined;
-  /** client.pong() was called while onPing ran, so no automatic pong is due. */
   #lastClosure: ClientClosure = { code: ABNORMAL_CLOSURE, reason: "" };
+  /** The client is over for good: `closed` has resolved. */
+  #over = false;
   readonly #closed: Promise<ClientClosure>;
   #settleClosed!: (closure: ClientClosure) => void;
 
@@ -70,7 +83,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
    */
   static async connect(url: string | URL, config: ClientConfiguration = {}): Promise<Client> {
     const client = new Client(parseWebSocketUrl(url), resolveClientConfiguration(config));
-    await client.#establish();
+    await client.#establish(undefined);
     return client;
   }
 
@@ -84,41 +97,51 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     return DEFAULT_CLOSE_TIMEOUT;
   }
 
-  /** Handshakes, with retries on I/O errors; the retry count starts afresh each time. */
-  async #establish(): Promise<void> {
+  /**
+   * Handshakes, with retries on I/O errors, each after its delay, up to maxCount retries since
+   * the last connection that proved itself. `lost`: why the connection being replaced ended;
+   * undefined for the first connect, whose first attempt goes at once.
+   */
+  async #establish(lost: Error | undefined): Promise<void> {
     const retry = this.#config.retry;
-    for (let attempt = 0; ; attempt++) {
+    let failure: unknown = lost;
+    if (lost === undefined) {
       try {
         this.#attach(await openingHandshake(this.#url, this.#config));
         return;
       } catch (error) {
-        const ioError = error instanceof ConnectionError;
-        if (retry === undefined || !ioError) throw error;
-        if (!mayRetry(retry, attempt)) {
-          throw new ConnectionError(`Cannot connect to ${this.#url.href}: gave up after ${attempt} retries`, { cause: error });
-        }
-        if (!this.#abandoned) await this.#waitToRetry(retryDelay(retry, attempt));
-        if (this.#abandoned) throw new ConnectionClosureError("Connection closed by the client while reconnecting", { cause: error });
+        if (retry === undefined || !(error instanceof ConnectionError)) throw error;
+        failure = error;
+      }
+    }
+    const signal = this.#abandon.signal;
+    for (;;) {
+      if (!mayRetry(retry!, this.#retries)) {
+        throw new ConnectionError(`Cannot connect to ${this.#url.href}: gave up after ${this.#retries} retries`, { cause: failure });
+      }
+      await abortableSleep(retryDelay(retry!, this.#retries), signal);
+      if (signal.aborted) throw this.#abandonedError(failure);
+      this.#retries++;
+      try {
+        this.#attach(await openingHandshake(this.#url, this.#config, signal));
+        return;
+      } catch (error) {
+        if (signal.aborted) throw this.#abandonedError(error);
+        if (!(error instanceof ConnectionError)) throw error;
+        failure = error;
       }
     }
   }
 
-  #waitToRetry(seconds: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.#wakeRetry = undefined;
-        resolve();
-      };
-      const timer = setTimeout(wake, seconds * 1000);
-      this.#wakeRetry = wake;
-    });
+  #abandonedError(cause: unknown): ConnectionClosureError {
+    return new ConnectionClosureError("Connection closed by the client while reconnecting", { cause });
   }
 
   #attach(handshake: Handshake): void {
     const config = this.#config;
     this.#handshake = handshake;
     this.#protocolError = undefined;
+    this.#connectedAt = Date.now();
     const reading = withOwnReads(handshake.socket, handshake.head, config.ownReads);
     const connection = new Connection(handshake.socket, {
       role: "client",
@@ -132,62 +155,48 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
       compression: config.compression,
       mallocTuning: config.mallocTuning,
     }, handshake.deflate, reading.ownReads);
+    const feed = this.#inbox.open();
     this.#connection = connection;
-    connection.start(this.#handlerFor(connection), reading.head);
+    this.#feed = feed;
+    connection.start(this.#handlerFor(connection, feed), reading.head);
   }
 
-  #handlerFor(connection: Connection): ConnectionHandler {
+  #handlerFor(connection: Connection, feed: InboxFeed): ConnectionHandler {
     const handlers = this.#config.pingPongHandler;
-    const onPing = handlers?.onPing;
+    const current = (): boolean => connection === this.#connection;
     return {
       open: () => undefined,
-      message: (data, isText) => this.#inbox.push(isText ? data : (data as Buffer)),
-      ping: onPing === undefined ? undefined : (data) => this.#answerPing(connection, data),
-      pong: (data) => handlers?.onPong?.call(handlers, this, data),
+      message: (data) => this.#inbox.push(feed, data),
+      ping: handlers?.onPing === undefined ? undefined : (data) => answerPing(handlers, this, connection, current, data),
+      pong: handlers?.onPong === undefined ? () => undefined : (data) => callOnPong(handlers, this, data),
       idle: () => undefined,
       error: (error) => {
-        this.#protocolError = error;
+        // A connection already replaced hands over its last events late: they are not the new one's.
+        if (connection === this.#connection) this.#protocolError = error;
       },
       closed: (code, reason) => {
-        if (connection !== this.#connection) return;
+        this.#inbox.finish(feed);
+        if (connection !== this.#connection || this.#over) return;
         this.#lastClosure = { code, reason };
+        // A write that met this closure has started the reconnect already, and decided.
+        if (this.#reconnecting !== undefined && this.#hookRun === undefined) return;
         if (this.#reconnectsAfter(code)) {
-          // A write may have started the reconnect already; the hook's own connection going starts another round.
-          if (this.#inReconnectHook) this.#lostDuringReconnectHook();
+          // The hook's own connection going starts another round.
+          if (this.#hookRun !== undefined) this.#lostDuringReconnectHook();
           else void this.#reconnect();
           return;
         }
         if (this.#protocolError !== undefined || code === ABNORMAL_CLOSURE) this.#inbox.fail(this.#protocolError, code);
         else this.#inbox.closeFrame(code, reason);
-        this.#settleClosed(this.#lastClosure);
+        this.#finish();
       },
     };
   }
 
-  /**
-   * SPEC §4: RFC 6455 requires a pong, so when onPing settles having neither returned bytes
-   * nor called pong(), the automatic one goes out (an onPing that only logs must not stop pongs).
-   */
-  async #answerPing(connection: Connection, data: Buffer): Promise<void> {
-    const handlers = this.#config.pingPongHandler!;
-    // Kept for the automatic pong after the handler's awaits (at most 125 bytes).
-    const payload = Buffer.from(data);
-    const pongsBefore = pongCalls(this);
-    let answer: unknown;
-    try {
-      answer = await handlers.onPing!.call(handlers, this, payload);
-    } catch (error) {
-      logError("pingPongHandler.onPing threw; the ping is answered automatically", error);
-    }
-    if (!connection.isOpen || connection !== this.#connection) return;
-    if (outgoingKind(answer) === OUT_BINARY) {
-      await this.pong(toBytes(answer as Uint8Array)).catch((error: unknown) => {
-        logError("pingPongHandler.onPing returned an invalid pong; the ping is answered automatically", error);
-        connection.sendControl(OP_PONG, payload);
-      });
-    } else if (pongCalls(this) === pongsBefore) {
-      connection.sendControl(OP_PONG, payload);
-    }
+  /** The client is over for good. */
+  #finish(): void {
+    this.#over = true;
+    this.#settleClosed(this.#lastClosure);
   }
 
   /** A lost connection, or a server's close with one of retryConfig.closeCodes, reconnects unless the client closed. */
@@ -219,38 +228,61 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
     try {
       do {
         this.#reconnectAgain = false;
+        const { interval } = this.#config.retry!;
+        if (Date.now() - this.#connectedAt >= Math.max(interval, MIN_PROVEN_SECONDS) * 1000) this.#retries = 0;
         try {
-          await this.#establish();
+          await this.#establish(this.#describeClosure());
         } catch (error) {
           this.#inbox.fail(error instanceof Error ? error : undefined, ABNORMAL_CLOSURE);
-          this.#settleClosed(this.#lastClosure);
+          this.#finish();
           throw error;
         }
-        if (onReconnect !== undefined) await this.#runReconnectHook(onReconnect);
-      } while (this.#reconnectAgain);
+        // After a close(), the new connection is only closed.
+        if (onReconnect !== undefined && !this.#abandon.signal.aborted) await this.#runReconnectHook(onReconnect);
+      } while (this.#reconnectAgain && !this.#abandon.signal.aborted);
+      if (this.#reconnectAgain) {
+        // A close() while onReconnect ran, and its connection was lost meanwhile: nothing is left to close.
+        this.#inbox.fail(this.#abandonedError(undefined), ABNORMAL_CLOSURE);
+        this.#finish();
+      }
     } finally {
       this.#inbox.release();
     }
   }
 
+  /** Why the connection a reconnect replaces ended, as the cause of giving up. */
+  #describeClosure(): Error {
+    const { code, reason } = this.#lastClosure;
+    return code === ABNORMAL_CLOSURE
+      ? new ConnectionError(`Connection lost without a close frame: Status code: ${code}`, { closeCode: code })
+      : new ConnectionClosureError(`${reason}: Status code: ${code}`, { closeCode: code });
+  }
+
   async #runReconnectHook(onReconnect: (client: Client) => unknown): Promise<void> {
-    this.#inReconnectHook = true;
+    const run = {};
+    this.#hookRun = run;
     try {
-      await onReconnect(this);
+      await reconnectHookCalls.run(run, () => onReconnect(this));
     } catch (thrown) {
-      // A hook that failed because its connection was lost is run again on the next one.
-      if (this.#reconnectAgain) return;
+      // A hook that failed because its connection was lost is run again on the next one; one
+      // that failed because of a close() is over.
+      if (this.#reconnectAgain || this.#abandon.signal.aborted) return;
       const error = thrown instanceof Error ? thrown : new WebSocketError(`onReconnect failed: ${String(thrown)}`, { cause: thrown });
       this.#closedByClient = true;
       this.#inbox.fail(error, ABNORMAL_CLOSURE);
       const connection = this.#connection;
       // The closed handler reports how this connection ends.
       if (connection.isOpen) connection.close(1011, "onReconnect failed", DEFAULT_CLOSE_TIMEOUT).catch(() => undefined);
-      else this.#settleClosed(this.#lastClosure);
+      else this.#finish();
       throw error;
     } finally {
-      this.#inReconnectHook = false;
+      this.#hookRun = undefined;
     }
+  }
+
+  /** Whether the running onReconnect made the call under way (it goes ahead of those that were waiting). */
+  get #calledByHook(): boolean {
+    return this.#hookRun !== undefined && reconnectHookCalls.getStore() === this.#hookRun;
   }
 
   /** The connection onReconnect works on was lost: its reads fail at once, and a new round follows. */
@@ -261,7 +293,18 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
 
   /** Whether a read or write must wait for the reconnect under way (not when onReconnect makes it). */
   get #mustWait(): boolean {
-    return this.#reconnecting !== undefined && !this.#inReconnectHook;
+    return this.#reconnecting !== undefined && !this.#calledByHook;
+  }
+
+  /** Waits for the reconnect under way, or for a close() that stops it (onReconnect may never end). */
+  #reconnected(): Promise<void> {
+    const signal = this.#abandon.signal;
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const abandoned = (): void => resolve();
+      signal.addEventListener("abort", abandoned, { once: true });
+      this.#reconnecting!.then(resolve, reject).finally(() => signal.removeEventListener("abort", abandoned));
+    });
   }
 
   /** @internal Writes wait for a reconnect under way, and are sent again when the connection was lost under them. */
@@ -276,7 +319,10 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
 
   async #sendWithRetry(opcode: number, payload: string | Uint8Array): Promise<void> {
     for (;;) {
-      if (this.#mustWait) await this.#reconnecting;
+      if (this.#mustWait) {
+        await this.#reconnected();
+        if (this.#abandon.signal.aborted) throw this.#abandonedError(undefined);
+      }
       const connection = this.#connection;
       try {
         await connection.send(opcode, payload, this.#config.writeTimeout);
@@ -291,15 +337,29 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
   async #reconnectAfter(error: unknown, connection: Connection): Promise<void> {
     if (!(error instanceof ConnectionClosureError) || this.#config.retry === undefined || this.#closedByClient || this.#inbox.ended) throw error;
     // onReconnect's own writes do not wait for the reconnect that runs it.
-    if (this.#inReconnectHook) throw error;
+    if (this.#calledByHook) throw error;
     if (connection !== this.#connection) return;
     if (connection.lostAbnormally) {
-      await this.#reconnect();
+      await this.#reconnectBeforeClosed(ABNORMAL_CLOSURE);
+      return;
+    }
+    if (this.#inbox.isWaiting(this.#feed)) {
+      // The closed handler waits behind unread messages, and a socket that stopped reading may not
+      // see TCP close before the close timeout: the close code the write met decides.
+      const code = error.closeCode;
+      if (code === undefined || !this.#config.retry.closeCodes.includes(code)) throw error;
+      await this.#reconnectBeforeClosed(code);
       return;
     }
     // A close frame is under way: once TCP is closed, the closed handler has decided.
     await connection.whenClosed();
     if (this.#reconnecting === undefined && connection === this.#connection) throw error;
+  }
+
+  /** A write met the closure first (the closed handler may wait behind unread messages): what `closed` reports is known already. */
+  #reconnectBeforeClosed(code: number): Promise<void> {
+    if (this.#reconnecting === undefined) this.#lastClosure = { code, reason: "" };
+    return this.#reconnect();
   }
 
   /**
@@ -309,16 +369,17 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
    * `ConnectionClosureError` for an invalid code, a second close, or no answer in time.
    */
   override async close(statusCode = 1000, reason = "", timeout?: number): Promise<void> {
-    // A close during a reconnect makes no further attempt, and closes the new connection if
-    // one is being opened; with none left, there is nothing to close.
+    // A close during a reconnect stops the wait or the handshake under way; with no connection
+    // left, there is nothing to close. One made while onReconnect runs closes its connection at once.
     if (this.#mustWait && isValidCloseCode(statusCode)) {
-      this.#abandoned = true;
-      this.#wakeRetry?.();
-      const reconnected = await this.#reconnecting!.then(
-        () => true,
-        () => false,
-      );
-      if (!reconnected) return;
+      this.#abandon.abort();
+      if (this.#hookRun === undefined) {
+        const reconnected = await this.#reconnecting!.then(
+          () => true,
+          () => false,
+        );
+        if (!reconnected) return;
+      }
     }
     const closing = super.close(statusCode, reason, timeout);
     // Only a close that went out stops reconnecting: a refused one (invalid code, reason or timeout) leaves the client as it was.
@@ -336,7 +397,7 @@ export class Client extends PeerHandle implements AsyncIterable<string | Uint8Ar
 
   /** The next message, text or binary, as it came. */
   #next(): Promise<string | Buffer> {
-    return this.#inbox.take(this.#config.readTimeout, this.#inReconnectHook);
+    return this.#inbox.take(this.#config.readTimeout, this.#calledByHook);
   }
 
   /**

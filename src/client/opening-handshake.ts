@@ -68,8 +68,11 @@ export function parseWebSocketUrl(url: string | URL): URL {
   return parsed;
 }
 
-/** @internal RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the letter. */
-export function openingHandshake(url: URL, config: ResolvedClientConfiguration): Promise<Handshake> {
+/**
+ * @internal RFC 6455 §4.1: sends the opening handshake and checks the server's answer to the
+ * letter. `signal` aborts it (a close() during a reconnect): TCP is dropped at once.
+ */
+export function openingHandshake(url: URL, config: ResolvedClientConfiguration, signal?: AbortSignal): Promise<Handshake> {
   const key = generateKey();
   const headers: Record<string, string> = {
     ...config.customHeaders,
@@ -98,14 +101,21 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
     ...(secure ? tlsOptions(config, url) : {}),
   };
 
+  if (signal?.aborted === true) return Promise.reject(aborted(url, signal));
   return new Promise<Handshake>((resolve, reject) => {
     let settled = false;
     const fail = (error: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
       reject(error);
     };
+    const abort = (): void => {
+      fail(aborted(url, signal!));
+      request.destroy();
+    };
+    signal?.addEventListener("abort", abort, { once: true });
     const request: ClientRequest = (secure ? httpsRequest : httpRequest)(options);
     const timer =
       config.handShakeTimeout > 0
@@ -129,6 +139,7 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
       }
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
       const protocol = res.headers["sec-websocket-protocol"];
       resolve({
         socket,
@@ -162,6 +173,10 @@ export function openingHandshake(url: URL, config: ResolvedClientConfiguration):
     });
     request.end();
   });
+}
+
+function aborted(url: URL, signal: AbortSignal): ConnectionError {
+  return new ConnectionError(`Opening handshake with ${url.href} aborted`, { cause: signal.reason });
 }
 
 function checkResponse(res: IncomingMessage, key: string, config: ResolvedClientConfiguration): string | undefined {

@@ -15,3 +15,17 @@ export function retryDelay(config: RetryTiming, n: number): number {
 export function mayRetry(config: RetryTiming, done: number): boolean {
   return config.maxCount === 0 || done < config.maxCount;
 }
+
+/** Resolves after `seconds`, or at once when `signal` is aborted (a close() during a reconnect). */
+export function abortableSleep(seconds: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const wake = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, seconds * 1000);
+    signal.addEventListener("abort", wake, { once: true });
+  });
+}

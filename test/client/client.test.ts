@@ -459,6 +459,41 @@ describe("event-driven: while nobody reads", () => {
     await client.close(1000, "", 2);
   });
 
+  test("pingPongHandler.onPong that throws, or whose promise rejects: logged, and the client carries on", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown): void => void uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    const logged: string[] = [];
+    const consoleError = console.error;
+    const level = process.env["FERRY_LOG"];
+    process.env["FERRY_LOG"] = "";
+    console.error = (message: string) => void logged.push(message);
+    try {
+      const { conn, client } = await session({
+        pingPongHandler: {
+          onPong(_c, data) {
+            if (Buffer.from(data).toString() === "throw") throw new Error("handler bug");
+            return Promise.reject(new Error("async handler bug"));
+          },
+        },
+      });
+      conn.sendPong("throw");
+      conn.sendPong("reject");
+      conn.sendText("still here");
+      assert.equal(await within(client.readTextMessage()), "still here");
+      await client.writeTextMessage("and writing");
+      assert.deepEqual(await conn.event(0), { type: "text", text: "and writing" });
+      await eventually(() => logged.length === 2, 3000, "both failures to be logged");
+      assert.ok(logged.every((line) => line.includes("onPong")), `logged: ${logged.join(" | ")}`);
+      assert.deepEqual(uncaught, []);
+      await client.close(1000, "", 2);
+    } finally {
+      console.error = consoleError;
+      process.env["FERRY_LOG"] = level;
+      process.off("uncaughtException", onUncaught);
+    }
+  });
+
   test("ping and pong over 125 bytes: CorruptedFrameError, nothing sent", async () => {
     const { conn, client } = await session();
     await assert.rejects(client.ping(new Uint8Array(126)), CorruptedFrameError);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { WebSocketServer } from "ws";
 import { type Caller, Client, type ClientConfiguration, ConnectionClosureError, Listener } from "../../src/index.ts";
+import { deferred } from "../helpers/listener.ts";
 import { assertInstance, eventually, freePort, RawServer, rejection, sleep, within } from "./raw-server.ts";
 
 /** What one generation of the server saw. */
@@ -156,6 +157,28 @@ describe("closeCodes", () => {
     await client.close(1000, "", 2);
   });
 
+  test("a write after a 1001 that came behind unread messages (queue full) reconnects, and nothing is lost", async () => {
+    const server = await RawServer.start();
+    const client = await within(Client.connect(`${server.url}/`, { maxQueuedBytes: 150, retryConfig: RETRY }));
+    const first = await server.connection(0);
+    const old = [0, 1, 2, 3, 4, 5].map((i) => `old${i}`);
+    for (const text of old) first.sendText(text);
+    first.sendClose(1001, "deploy");
+    await first.closeFromClient(); // echoed at once, though the messages before it wait for reads
+    await first.waitForTcpClose();
+    await within(client.writeTextMessage("after the deploy"), 3000, "the write");
+    const second = await server.connection(1);
+    assert.deepEqual(await second.event(0), { type: "text", text: "after the deploy" });
+    second.sendText("new0");
+    second.sendText("new1");
+    second.sendPing("sync");
+    await second.until(() => second.events.some((e) => e.type === "pong"), 3000, "the pong after the new messages");
+    const read: string[] = [];
+    for (let i = 0; i < 8; i++) read.push(await within(client.readTextMessage(), 3000, `read ${i} after ${read.join(" ")}`));
+    assert.deepEqual(read, [...old, "new0", "new1"]);
+    await client.close(1000, "", 2);
+  });
+
   test("1000 never reconnects: the pending read gets the close, closed gives it", async () => {
     const server = await RawServer.start();
     const client = await within(Client.connect(`${server.url}/`, { retryConfig: RETRY }));
@@ -299,5 +322,77 @@ describe("onReconnect", () => {
     } finally {
       await server.listener.immediateStop();
     }
+  });
+  test("a read other code makes while the hook runs is not the hook's: it takes the older messages, then waits for the hook", async () => {
+    const server = await RawServer.start();
+    const hookStarted = deferred<void>();
+    const hookGot: string[] = [];
+    const client = await within(
+      Client.connect(`${server.url}/`, {
+        retryConfig: {
+          ...RETRY,
+          async onReconnect(c) {
+            hookStarted.resolve();
+            await c.writeTextMessage("login");
+            hookGot.push(await c.readTextMessage());
+          },
+        },
+      }),
+    );
+    const first = await server.connection(0);
+    for (const text of ["old0", "old1", "old2"]) first.sendText(text);
+    first.sendPing("sync");
+    await first.until(() => first.events.length > 0, 3000, "the pong after the old messages");
+    const seen: unknown[] = [];
+    const loop = (async () => {
+      for await (const message of client) {
+        seen.push(message);
+        if (message === "old0") await hookStarted.promise;
+        if (message === "new1") break;
+      }
+    })();
+    await eventually(() => seen.length === 1, 3000, "the loop's first message");
+    first.destroy();
+    const second = await server.connection(1);
+    assert.deepEqual(await second.event(0), { type: "text", text: "login" });
+    await sleep(100); // the loop reads on while the hook waits for its answer
+    second.sendText("logged in");
+    second.sendText("new1");
+    await within(loop, 3000, "the loop");
+    assert.deepEqual(hookGot, ["logged in"]);
+    assert.deepEqual(seen, ["old0", "old1", "old2", "new1"]);
+    await client.close(1000, "", 2);
+  });
+
+  test("a write other code makes while the hook runs waits until the hook is done", async () => {
+    const server = await RawServer.start();
+    const hookStarted = deferred<void>();
+    const client = await within(
+      Client.connect(`${server.url}/`, {
+        retryConfig: {
+          ...RETRY,
+          async onReconnect(c) {
+            hookStarted.resolve();
+            await c.writeTextMessage("login");
+            await c.readTextMessage();
+            await c.writeTextMessage("subscribe");
+          },
+        },
+      }),
+    );
+    (await server.connection(0)).destroy();
+    await within(hookStarted.promise, 3000, "the hook");
+    const write = client.writeTextMessage("from the application");
+    const second = await server.connection(1);
+    await second.event(0);
+    await sleep(100);
+    second.sendText("logged in");
+    await within(write, 3000, "the application's write");
+    await second.event(2);
+    assert.deepEqual(
+      second.events.map((e) => (e.type === "text" ? e.text : e.type)),
+      ["login", "subscribe", "from the application"],
+    );
+    await client.close(1000, "", 2);
   });
 });

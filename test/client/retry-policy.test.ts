@@ -8,8 +8,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { resolveClientConfiguration } from "../../src/client/client-configuration.ts";
 import { mayRetry, retryDelay } from "../../src/client/retry-policy.ts";
-import { type Caller, Client, ConnectionClosureError, ConnectionError, Listener } from "../../src/index.ts";
-import { eventually, freePort, RawServer, rejection, sleep, within, assertInstance } from "./raw-server.ts";
+import { type Caller, Client, type ClientClosure, ConnectionClosureError, ConnectionError, Listener } from "../../src/index.ts";
+import { deferred } from "../helpers/listener.ts";
+import { assertInstance, eventually, freePort, type RawConnection, RawServer, rejection, settled, sleep, within } from "./raw-server.ts";
 
 const policy = (interval: number, backOffFactor: number, maxWaitInterval: number, maxCount = 0) => ({ interval, backOffFactor, maxWaitInterval, maxCount });
 
@@ -257,7 +258,7 @@ describe("reconnecting after an abnormal closure", () => {
     assert.equal(await within(client.readTextMessage()), "welcome 1");
     const pending = rejection(client.readTextMessage(), 5000, "the pending read");
     await listener.immediateStop();
-    await sleep(100); // the first attempt was refused; the client waits 5 s before the next
+    await sleep(100); // the client waits 5 s before its first attempt
     const started = Date.now();
     await within(client.close(1000, "", 2), 1000, "close() during the reconnect");
     assert.ok(Date.now() - started < 1000, "close() did not wait for the next attempt");
@@ -267,6 +268,44 @@ describe("reconnecting after an abnormal closure", () => {
     await sleep(200);
     assert.equal(upgrades.count, 1, "no attempt after the close");
     await again.immediateStop();
+  });
+
+  test("a close() while the server does not answer the reconnect's handshake resolves at once and drops that connection", async () => {
+    const server: RawServer = await RawServer.start({ onRequest: (c) => (server.connections.length === 1 ? c.accept() : undefined) });
+    const client = await within(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 0, interval: 0.05 } }));
+    const pending = rejection(client.readTextMessage(), 5000, "the pending read");
+    (await server.connection(0)).destroy();
+    const stuck = await server.connection(1); // its request is in, and it is never answered
+    await within(client.close(1000, "", 2), 1000, "close() during the handshake");
+    assert.match((await pending).message, /closed by the client while reconnecting/);
+    assert.deepEqual(await within(client.closed, 1000, "client.closed"), { code: 1006, reason: "" });
+    await stuck.waitForTcpClose(1000);
+    await sleep(200);
+    assert.equal(server.connections.length, 2, "no attempt after the close");
+  });
+
+  test("a close() while onReconnect waits for the server resolves without waiting for the hook; waiting writes reject", async () => {
+    const server = await RawServer.start();
+    const hookStarted = deferred<void>();
+    const client = await within(
+      Client.connect(`${server.url}/`, {
+        retryConfig: {
+          maxCount: 0,
+          interval: 0.05,
+          async onReconnect(c) {
+            hookStarted.resolve();
+            await c.readTextMessage(); // the server never answers
+          },
+        },
+      }),
+    );
+    (await server.connection(0)).destroy();
+    await within(hookStarted.promise, 3000, "the hook");
+    const waitingWrite = rejection(client.writeTextMessage("waits for the hook"), 3000, "the waiting write");
+    await within(client.close(1000, "bye", 2), 1000, "close() during the hook");
+    assert.deepEqual(await within(client.closed, 1000, "client.closed"), { code: 1000, reason: "" });
+    assertInstance(await waitingWrite, ConnectionClosureError);
+    assert.deepEqual((await (await server.connection(1)).closeFromClient()).close.code, 1000);
   });
 
   test("an invalid close code does not switch reconnection off", async () => {
@@ -285,5 +324,73 @@ describe("reconnecting after an abnormal closure", () => {
     } finally {
       await listener.immediateStop();
     }
+  });
+});
+
+describe("reconnect rounds: one retry count, a wait before every attempt", () => {
+  const overloaded: [string, (c: RawConnection) => void, ClientClosure][] = [
+    ["closes with 1013", (c) => c.sendClose(1013, "overloaded"), { code: 1013, reason: "overloaded" }],
+    ["closes with 1012", (c) => c.sendClose(1012, "restarting"), { code: 1012, reason: "restarting" }],
+    ["drops TCP", (c) => c.destroy(), { code: 1006, reason: "" }],
+  ];
+  for (const [what, answer, closure] of overloaded) {
+    test(`a server that accepts and at once ${what}: maxCount retries, each after its delay, then the client ends`, async () => {
+      const server: RawServer = await RawServer.start({
+        onRequest: (c) => {
+          c.accept();
+          if (server.connections.length > 1) answer(c);
+        },
+      });
+      const client = await within(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 3, interval: 0.1 } }));
+      const pending = rejection(client.readTextMessage(), 5000, "the pending read");
+      answer(await server.connection(0));
+      const error = await pending;
+      assertInstance(error, ConnectionError);
+      assert.match(error.message, /gave up after 3 retries/);
+      assert.deepEqual(await within(client.closed, 1000, "closed"), closure);
+      await sleep(300);
+      assert.equal(server.connections.length, 4, "the first connection and three retries");
+      const times = server.connections.map((c) => c.acceptedAt);
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      assert.ok(gaps.every((gap) => gap >= 90), `every attempt waited 100 ms first: ${gaps.join(", ")} ms`);
+      await assert.rejects(client.writeTextMessage("x"), ConnectionClosureError);
+    });
+  }
+
+  test("a connection that stayed up for interval seconds (at least one) starts the count afresh", async () => {
+    const server = await RawServer.start({ onRequest: (c) => (c.accept(), void setTimeout(() => c.destroy(), 1500)) });
+    const client = await within(Client.connect(`${server.url}/`, { retryConfig: { maxCount: 1, interval: 0.05 } }));
+    await server.connection(3, 10_000);
+    assert.equal(await settled(client.closed), false, "the client gave up although each connection proved itself");
+    await client.close(1000, "", 2);
+  });
+});
+
+describe("a reconnect while the unread queue is full", () => {
+  test("nothing is lost or reordered: the old connection's messages come first", async () => {
+    const server = await RawServer.start();
+    const client = await within(Client.connect(`${server.url}/`, { maxQueuedBytes: 150, retryConfig: { maxCount: 40, interval: 0.05 } }));
+    const first = await server.connection(0);
+    const old = [0, 1, 2, 3, 4, 5].map((i) => `old${i}`);
+    for (const text of old) first.sendText(text);
+    first.sendPing("sync");
+    await first.until(() => first.events.length > 0, 3000, "the pong after the old messages");
+    first.destroy();
+    // The client has stopped reading, so only a failed write tells it the connection is gone.
+    for (let probe = 0; client.isOpen(); probe++) {
+      await within(client.writeTextMessage(`probe ${probe}`), 3000, "a probe");
+      await sleep(20);
+    }
+    await within(client.writeTextMessage("after the drop"), 3000, "the write");
+    const second = await server.connection(1);
+    await second.until(() => second.events.some((e) => e.type === "text" && e.text === "after the drop"), 3000, "the write on the new connection");
+    const fresh = [0, 1, 2, 3, 4, 5].map((i) => `new${i}`);
+    for (const text of fresh) second.sendText(text);
+    second.sendPing("sync");
+    await second.until(() => second.events.some((e) => e.type === "pong"), 3000, "the pong after the new messages");
+    const read: string[] = [];
+    for (let i = 0; i < 12; i++) read.push(await within(client.readTextMessage(), 3000, `read ${i} after ${read.join(" ")}`));
+    assert.deepEqual(read, [...old, ...fresh]);
+    await client.close(1000, "", 2);
   });
 });
