@@ -1,4 +1,5 @@
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
+import { isTimerSeconds, MAX_TIMER_SECONDS } from "../peer/peer-handle.ts";
 import { DEFAULT_MAX_FRAGMENTS } from "../protocol/frame-parser.ts";
 import type { Client } from "./client.ts";
 
@@ -149,7 +150,10 @@ export interface ResolvedClientConfiguration {
 const MIB = 1024 * 1024;
 
 function seconds(name: string, value: number): number {
-  if (!(value >= 0 || value === -1)) throw new RangeError(`ClientConfiguration.${name} must be 0 or more, or -1 for no limit`);
+  // Node's timers take at most MAX_TIMER_SECONDS; a longer delay would fire after 1 ms.
+  if (!(isTimerSeconds(value) || value === -1)) {
+    throw new RangeError(`ClientConfiguration.${name} must be from 0 to ${MAX_TIMER_SECONDS} seconds, or -1 for no limit`);
+  }
   return value;
 }
 
@@ -189,8 +193,10 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
   };
   if (resolved.retry !== undefined) {
     const { maxCount, interval, backOffFactor, maxWaitInterval } = resolved.retry;
-    if (!(maxCount >= 0 && interval >= 0 && backOffFactor >= 1 && maxWaitInterval >= 0)) {
-      throw new RangeError("retryConfig: maxCount, interval and maxWaitInterval must be 0 or more, backOffFactor 1 or more");
+    if (!(maxCount >= 0 && isTimerSeconds(interval) && backOffFactor >= 1 && isTimerSeconds(maxWaitInterval))) {
+      throw new RangeError(
+        `retryConfig: maxCount must be 0 or more, interval and maxWaitInterval from 0 to ${MAX_TIMER_SECONDS} seconds, backOffFactor 1 or more`,
+      );
     }
     const { closeCodes, onReconnect } = resolved.retry;
     if (!Array.isArray(closeCodes) || !closeCodes.every((code) => Number.isInteger(code) && code >= 1000 && code <= 4999)) {

@@ -58,6 +58,14 @@ describe("retryDelay and mayRetry", () => {
     assert.throws(() => resolveClientConfiguration({ retryConfig: { interval: -1 } }), RangeError);
     assert.throws(() => resolveClientConfiguration({ retryConfig: { backOffFactor: 0.9 } }), RangeError);
     assert.throws(() => resolveClientConfiguration({ retryConfig: { maxWaitInterval: Number.NaN } }), RangeError);
+    // Past Node's longest timer (2^31 - 1 ms) a delay would fire after 1 ms: refused, not shortened.
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { maxWaitInterval: Number.POSITIVE_INFINITY } }), RangeError);
+    assert.throws(() => resolveClientConfiguration({ retryConfig: { interval: 2_147_484 } }), RangeError);
+    for (const key of ["readTimeout", "writeTimeout", "handShakeTimeout"] as const) {
+      assert.throws(() => resolveClientConfiguration({ [key]: Number.POSITIVE_INFINITY }), RangeError, key);
+      assert.throws(() => resolveClientConfiguration({ [key]: 2_147_484 }), RangeError, key);
+      assert.equal(resolveClientConfiguration({ [key]: 2_147_483 })[key], 2_147_483, key);
+    }
   });
 });
 
