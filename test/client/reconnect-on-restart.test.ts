@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { WebSocketServer } from "ws";
 import { type Caller, Client, type ClientConfiguration, ConnectionClosureError, Listener } from "../../src/index.ts";
 import { deferred } from "../helpers/listener.ts";
-import { assertInstance, eventually, freePort, RawServer, rejection, sleep, within } from "./raw-server.ts";
+import { assertInstance, eventually, freePort, RawServer, rejection, settled, sleep, within } from "./raw-server.ts";
 
 /** What one generation of the server saw. */
 interface Generation {
@@ -62,10 +62,7 @@ describe("a server restart (gracefulStop, 1001) is ridden over", () => {
       assert.notEqual(client.getConnectionId(), firstId);
       await client.writeTextMessage("still here");
       assert.equal(await within(client.readTextMessage()), "echo 2: still here");
-      let settled = false;
-      void client.closed.then(() => (settled = true));
-      await sleep(0);
-      assert.equal(settled, false, "closed resolved across a restart");
+      assert.equal(await settled(client.closed), false, "closed resolved across a restart");
     } finally {
       await client.close(1000, "", 2);
       await server.listener.immediateStop();
