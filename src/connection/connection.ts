@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { ConnectionClosureError, CorruptedFrameError, WebSocketError, WriteTimedOutError } from "../errors.ts";
+import { ConnectionClosureError, CorruptedFrameError, PayloadTooLargeError, WebSocketError, WriteTimedOutError } from "../errors.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode, MAX_CLOSE_REASON_BYTES, NO_STATUS_RECEIVED } from "../protocol/close-codes.ts";
 import {
   EV_BINARY,
@@ -10,6 +10,7 @@ import {
   EV_PONG,
   EV_TEXT,
   type FrameParser,
+  MAX_TEXT_BYTES,
 } from "../protocol/frame-parser.ts";
 import { encodeClosePayload, FIN, RSV1 } from "../protocol/frame-writer.ts";
 import { OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
@@ -548,6 +549,7 @@ export class Connection implements OwnReader {
 
   private onInflated(bytes: Buffer, isText: boolean): boolean {
     if (!isText) this.dispatch(K_MESSAGE, bytes, false);
+    else if (bytes.length > MAX_TEXT_BYTES) return this.failInflate(textTooLong());
     else if (isUtf8(bytes)) this.dispatch(K_MESSAGE, bytes.toString("utf8"), true);
     else return this.failInflate(invalidUtf8());
     return true;
@@ -925,4 +927,9 @@ const EMPTY = new Uint8Array(0);
 
 function invalidUtf8(): CorruptedFrameError {
   return new CorruptedFrameError("Invalid UTF-8 in text message", { closeCode: 1007 });
+}
+
+/** An inflated text message longer than any string Node can hold: decoding it would throw (see MAX_TEXT_BYTES). */
+function textTooLong(): PayloadTooLargeError {
+  return new PayloadTooLargeError(`Text message inflates to more than ${MAX_TEXT_BYTES} bytes, the longest string Node can hold`);
 }
