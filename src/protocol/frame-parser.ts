@@ -162,7 +162,7 @@ export class FrameParser {
    * that share options differ in whether they negotiated compression, hence `rsv1Extension`.
    */
   configure(options: FrameParserOptions, rsv1Extension = options.rsv1Extension ?? false): void {
-    this.stop();
+    this.reset();
     this.state = S_HEADER;
     this.expectMasked = options.role === "server";
     this.maxFrameSize = options.maxFrameSize > 0 ? Math.min(options.maxFrameSize, MAX_BUFFER_BYTES) : MAX_BUFFER_BYTES;
@@ -511,7 +511,7 @@ export class FrameParser {
     this.advance(n);
   }
 
-  /** The message's buffers are emptied by whoever took their bytes, or by `stop()`. */
+  /** The message's buffers are emptied by whoever took their bytes, or by `reset()`. */
   private resetMessage(): void {
     this.messageOpcode = 0;
     this.messageBytes = 0;
@@ -557,7 +557,7 @@ export class FrameParser {
     }
     this.closeCode = code;
     this.closeReason = reason;
-    this.stop();
+    this.reset();
     return EV_CLOSE;
   }
 
@@ -633,11 +633,16 @@ export class FrameParser {
     this.error = error;
     this.closeCode = error.closeCode ?? 1002;
     this.closeReason = "";
-    this.stop();
+    this.reset();
     return EV_ERROR;
   }
 
-  private stop(): void {
+  /**
+   * Ends parsing and drops every byte held: unread chunks, the message in progress, the pieces
+   * of a frame. For a parser that goes back to a pool mid-message, so that it keeps none of
+   * that memory alive; `configure` makes it usable again.
+   */
+  reset(): void {
     this.state = S_DONE;
     this.chunks.length = 0;
     this.offset = 0;
