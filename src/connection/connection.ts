@@ -260,7 +260,7 @@ export class Connection implements OwnReader {
     this.flags &= ~IN_READ;
     if (head !== undefined && head.length > 0) this.onData(head);
     else this.flush();
-    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this);
+    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this, (this.flags & READ_PAUSED) !== 0);
   }
 
   private ensureTimers(): Timers {

@@ -144,8 +144,12 @@ export function withOwnReads(socket: Socket, head: Buffer, option?: boolean): Co
   return { head: buffered === null ? head : Buffer.concat([head, buffered]), ownReads: true };
 }
 
-/** Hands the reads of a socket `withOwnReads` approved to `reader`, and starts reading. */
-export function startOwnReads(socket: Socket, reader: OwnReader): void {
+/**
+ * Hands the reads of a socket `withOwnReads` approved to `reader`, and starts reading unless
+ * `paused`: the reader paused the socket already (the handshake's bytes filled what it may
+ * hold), and resumes it when it has room.
+ */
+export function startOwnReads(socket: Socket, reader: OwnReader, paused = false): void {
   const reading = socket as ReadingSocket;
   const { buffer, callback, generator } = keys!;
   const first = reader.nextReadBuffer();
@@ -155,5 +159,8 @@ export function startOwnReads(socket: Socket, reader: OwnReader): void {
   reading[generator] = nextReadBuffer;
   reading._handle!.useUserBuffer!(first);
   if (!proven) socket.on("data", onUnprovenData);
-  socket.resume();
+  // A pause before the handover stopped only the stream; with `onread` set, pausing again
+  // stops the handle's reads too, which would otherwise go on through `onOwnRead`.
+  if (paused) socket.pause();
+  else socket.resume();
 }
