@@ -131,6 +131,8 @@ const AFTER_TARGET = 1 << 11;
 const ECHOED = 1 << 12;
 /** A data message was queued since the last flush: the flush marks the activity the idle timeout counts. */
 const DATA_QUEUED = 1 << 13;
+/** Reading waits for the socket to take our pongs: a peer that pings and never reads would grow our write buffer without end. */
+const PINGS_HELD = 1 << 14;
 
 /**
  * A payload remainder at least this big is read into the message rather than into scratch: a
@@ -260,7 +262,7 @@ export class Connection implements OwnReader {
     this.flags &= ~IN_READ;
     if (head !== undefined && head.length > 0) this.onData(head);
     else this.flush();
-    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this, (this.flags & READ_PAUSED) !== 0);
+    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this, (this.flags & (READ_PAUSED | PINGS_HELD)) !== 0);
   }
 
   private ensureTimers(): Timers {
@@ -370,6 +372,25 @@ export class Connection implements OwnReader {
       return true;
     }
     return this.inflate(data, isText);
+  }
+
+  /**
+   * Stops reading until the socket has taken what is queued now, the last pong included (it
+   * leaves with the read's flush, or with the flush scheduled before this tick).
+   */
+  private holdPings(): void {
+    this.flags |= PINGS_HELD;
+    this.socket.pause();
+    process.nextTick(() => {
+      // Ended meanwhile (a close frame came after the pings): a write now would fail the socket.
+      if (this.socket.writableEnded) this.releasePings();
+      else this.socket.write(EMPTY, () => this.releasePings());
+    });
+  }
+
+  private releasePings(): void {
+    this.flags &= ~PINGS_HELD;
+    if ((this.flags & (READ_PAUSED | FINISHED)) === 0) this.socket.resume();
   }
 
   /** After a close frame or a violation nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
@@ -519,7 +540,7 @@ export class Connection implements OwnReader {
     if (inbox.length === 0 && this.inbox === inbox) this.inbox = undefined;
     if ((this.flags & READ_PAUSED) !== 0 && this.inboxBytes <= this.options.maxQueuedBytes / 2 && (this.flags & FINISHED) === 0) {
       this.flags &= ~READ_PAUSED;
-      this.socket.resume();
+      if ((this.flags & PINGS_HELD) === 0) this.socket.resume();
     }
     this.scheduleFlush();
   }
@@ -723,11 +744,15 @@ export class Connection implements OwnReader {
     });
   }
 
-  /** Ping and pong: never wait behind queued data, as they keep the connection alive. */
+  /**
+   * Ping and pong: never wait behind queued data, as they keep the connection alive. A pong
+   * beyond maxQueuedBytes of unsent bytes stops reading (and so the pings) until they left.
+   */
   sendControl(opcode: typeof OP_PING | typeof OP_PONG, payload: Uint8Array): void {
     if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) throw this.closedError();
     (this.queue ??= borrowQueue()).pushFrame(FIN | opcode, payload, payload.length, this.options.role === "client");
     this.scheduleFlush();
+    if (opcode === OP_PONG && (this.flags & PINGS_HELD) === 0 && this.bufferedAmount > this.options.maxQueuedBytes) this.holdPings();
   }
 
   private sendCloseFrame(code: number | undefined, reason: string): void {
