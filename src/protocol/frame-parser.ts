@@ -400,7 +400,8 @@ export class FrameParser {
     this.state = S_HEADER;
     if (!this.fin) return EV_NONE;
     const complete = this.utf8.end();
-    const bytes = this.message.take();
+    // Decoded at once and dropped: no need for a buffer of its size.
+    const bytes = this.message.take(false);
     this.resetMessage();
     this.compressed = false;
     if (!complete) return this.failEvent(invalidUtf8());
