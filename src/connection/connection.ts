@@ -847,12 +847,12 @@ export class Connection implements OwnReader {
     if (timeout < 0 && timeout !== -1) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout}`));
     }
-    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
-    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
-    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Reason over ${MAX_CLOSE_REASON_BYTES} bytes`));
     }
+    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
+    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     return new Promise((resolve, reject) => {
       const pending: PendingClose = { resolve, reject, timer: undefined };
       const timers = this.ensureTimers();
@@ -924,6 +924,8 @@ export class Connection implements OwnReader {
   // ---- keep-alive ----
 
   private checkIdle(): void {
+    // Closing: the close handshake has its own timeout, and an idle event would only confuse.
+    if (!this.isOpen) return;
     const timers = this.timers!;
     const period = this.options.idleTimeout * 1000;
     const idleFor = Date.now() - timers.lastActivity;
