@@ -134,6 +134,21 @@ describe("own reads", { skip: switchedOff }, () => {
     });
   }
 
+  it("each socket handed over keeps a 'data' guard until its first own read, and none after it", async () => {
+    for (let i = 0; i < 2; i++) {
+      const peer = await rawPeer(upgrades.port);
+      open.push(peer);
+      const [socket, head] = await upgrades.next();
+      withOwnReads(socket, head);
+      const recorder = new Recorder(false);
+      startOwnReads(socket, recorder);
+      assert.equal(socket.listenerCount("data"), 1, `socket ${i + 1}: guarded before its first read`);
+      peer.write("hello");
+      await recorder.until("hello".length);
+      assert.equal(socket.listenerCount("data"), 0, `socket ${i + 1}: no guard after its first read`);
+    }
+  });
+
   it("keeps the bytes that came with the handshake and those Node read after it", async () => {
     const peer = await rawPeer(upgrades.port, UPGRADE + "first");
     open.push(peer);
