@@ -114,7 +114,7 @@ export interface ClientConfiguration {
   validation?: boolean;
   /** Inbound message limit (over it: close 1009). [16 MiB] */
   maxMessageSize?: number;
-  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [16384] */
+  /** Most frames one inbound message may have (over it: close 1008); 0: no limit. [16384] */
   maxFragments?: number;
   /** Unsent bytes beyond which writes wait, and unread bytes beyond which reading pauses. [16 MiB] */
   maxQueuedBytes?: number;
@@ -191,6 +191,7 @@ export function resolveClientConfiguration(config: ClientConfiguration): Resolve
     ownReads: config.ownReads,
     mallocTuning: config.mallocTuning,
   };
+  if (!(Number.isInteger(resolved.maxFragments) && resolved.maxFragments >= 0)) throw new RangeError(`ClientConfiguration.maxFragments must be an integer, 0 (no limit) or more, got ${resolved.maxFragments}`);
   if (resolved.retry !== undefined) {
     const { maxCount, interval, backOffFactor, maxWaitInterval } = resolved.retry;
     if (!(maxCount >= 0 && isTimerSeconds(interval) && backOffFactor >= 1 && isTimerSeconds(maxWaitInterval))) {

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { ConnectionClosureError, CorruptedFrameError, WebSocketError, WriteTimedOutError } from "../errors.ts";
+import { ConnectionClosureError, CorruptedFrameError, PayloadTooLargeError, WebSocketError, WriteTimedOutError } from "../errors.ts";
 import { ABNORMAL_CLOSURE, isValidCloseCode, MAX_CLOSE_REASON_BYTES, NO_STATUS_RECEIVED } from "../protocol/close-codes.ts";
 import {
   EV_BINARY,
@@ -10,6 +10,7 @@ import {
   EV_PONG,
   EV_TEXT,
   type FrameParser,
+  MAX_TEXT_BYTES,
 } from "../protocol/frame-parser.ts";
 import { encodeClosePayload, FIN, RSV1 } from "../protocol/frame-writer.ts";
 import { OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT } from "../protocol/opcodes.ts";
@@ -130,6 +131,8 @@ const AFTER_TARGET = 1 << 11;
 const ECHOED = 1 << 12;
 /** A data message was queued since the last flush: the flush marks the activity the idle timeout counts. */
 const DATA_QUEUED = 1 << 13;
+/** Reading waits for the socket to take our pongs: a peer that pings and never reads would grow our write buffer without end. */
+const PINGS_HELD = 1 << 14;
 
 /**
  * A payload remainder at least this big is read into the message rather than into scratch: a
@@ -259,7 +262,7 @@ export class Connection implements OwnReader {
     this.flags &= ~IN_READ;
     if (head !== undefined && head.length > 0) this.onData(head);
     else this.flush();
-    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this);
+    if ((this.flags & OWN_READS) !== 0) startOwnReads(socket, this, (this.flags & (READ_PAUSED | PINGS_HELD)) !== 0);
   }
 
   private ensureTimers(): Timers {
@@ -369,6 +372,25 @@ export class Connection implements OwnReader {
       return true;
     }
     return this.inflate(data, isText);
+  }
+
+  /**
+   * Stops reading until the socket has taken what is queued now, the last pong included (it
+   * leaves with the read's flush, or with the flush scheduled before this tick).
+   */
+  private holdPings(): void {
+    this.flags |= PINGS_HELD;
+    this.socket.pause();
+    process.nextTick(() => {
+      // Ended meanwhile (a close frame came after the pings): a write now would fail the socket.
+      if (this.socket.writableEnded) this.releasePings();
+      else this.socket.write(EMPTY, () => this.releasePings());
+    });
+  }
+
+  private releasePings(): void {
+    this.flags &= ~PINGS_HELD;
+    if ((this.flags & (READ_PAUSED | FINISHED)) === 0) this.socket.resume();
   }
 
   /** After a close frame or a violation nothing more is read (RFC 6455 §5.5.1, §7.1.7). */
@@ -518,7 +540,7 @@ export class Connection implements OwnReader {
     if (inbox.length === 0 && this.inbox === inbox) this.inbox = undefined;
     if ((this.flags & READ_PAUSED) !== 0 && this.inboxBytes <= this.options.maxQueuedBytes / 2 && (this.flags & FINISHED) === 0) {
       this.flags &= ~READ_PAUSED;
-      this.socket.resume();
+      if ((this.flags & PINGS_HELD) === 0) this.socket.resume();
     }
     this.scheduleFlush();
   }
@@ -548,6 +570,7 @@ export class Connection implements OwnReader {
 
   private onInflated(bytes: Buffer, isText: boolean): boolean {
     if (!isText) this.dispatch(K_MESSAGE, bytes, false);
+    else if (bytes.length > MAX_TEXT_BYTES) return this.failInflate(textTooLong());
     else if (isUtf8(bytes)) this.dispatch(K_MESSAGE, bytes.toString("utf8"), true);
     else return this.failInflate(invalidUtf8());
     return true;
@@ -721,11 +744,15 @@ export class Connection implements OwnReader {
     });
   }
 
-  /** Ping and pong: never wait behind queued data, as they keep the connection alive. */
+  /**
+   * Ping and pong: never wait behind queued data, as they keep the connection alive. A pong
+   * beyond maxQueuedBytes of unsent bytes stops reading (and so the pings) until they left.
+   */
   sendControl(opcode: typeof OP_PING | typeof OP_PONG, payload: Uint8Array): void {
     if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) throw this.closedError();
     (this.queue ??= borrowQueue()).pushFrame(FIN | opcode, payload, payload.length, this.options.role === "client");
     this.scheduleFlush();
+    if (opcode === OP_PONG && (this.flags & PINGS_HELD) === 0 && this.bufferedAmount > this.options.maxQueuedBytes) this.holdPings();
   }
 
   private sendCloseFrame(code: number | undefined, reason: string): void {
@@ -820,12 +847,12 @@ export class Connection implements OwnReader {
     if (timeout < 0 && timeout !== -1) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Invalid timeout: ${timeout}`));
     }
-    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
-    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
-    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     if (Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
       return Promise.reject(new ConnectionClosureError(`Failed to execute close. Reason over ${MAX_CLOSE_REASON_BYTES} bytes`));
     }
+    // The peer closed first and its frame was echoed: the connection is closed, as asked (SPEC §4).
+    if ((this.flags & ECHOED) !== 0) return Promise.resolve();
+    if ((this.flags & (CLOSE_SENT | FINISHED)) !== 0) return Promise.reject(new ConnectionClosureError("Close frame already sent"));
     return new Promise((resolve, reject) => {
       const pending: PendingClose = { resolve, reject, timer: undefined };
       const timers = this.ensureTimers();
@@ -897,6 +924,8 @@ export class Connection implements OwnReader {
   // ---- keep-alive ----
 
   private checkIdle(): void {
+    // Closing: the close handshake has its own timeout, and an idle event would only confuse.
+    if (!this.isOpen) return;
     const timers = this.timers!;
     const period = this.options.idleTimeout * 1000;
     const idleFor = Date.now() - timers.lastActivity;
@@ -925,4 +954,9 @@ const EMPTY = new Uint8Array(0);
 
 function invalidUtf8(): CorruptedFrameError {
   return new CorruptedFrameError("Invalid UTF-8 in text message", { closeCode: 1007 });
+}
+
+/** An inflated text message longer than any string Node can hold: decoding it would throw (see MAX_TEXT_BYTES). */
+function textTooLong(): PayloadTooLargeError {
+  return new PayloadTooLargeError(`Text message inflates to more than ${MAX_TEXT_BYTES} bytes, the longest string Node can hold`);
 }

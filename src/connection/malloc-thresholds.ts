@@ -36,20 +36,32 @@ const OWN_SETTINGS = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLO
 const debug = debuglog("ferry");
 let settled = false;
 
-/** glibc's C library is mapped into the process (`process.report` would say so too, but may look up host names). */
+/**
+ * @internal Whether /proc/self/maps (`maps`) shows glibc's C library: `libc.so.6`, or
+ * `libc-2.31.so` before glibc 2.34, either one marked ` (deleted)` once upgraded on disk. Not
+ * musl, whose `libc.so` (or `libc.musl-….so.1`) has neither form. `process.report` would say
+ * so too, but may look up host names, and its setting to avoid that is the process's own.
+ */
+export function mapsShowGlibc(maps: string): boolean {
+  return /\/libc(?:\.so\.6|-\d+(?:\.\d+)+\.so)(?: \(deleted\))?$/m.test(maps);
+}
+
 function glibc(): boolean {
   if (process.platform !== "linux") return false;
   try {
-    return /\/libc\.so\.6$/m.test(readFileSync("/proc/self/maps", "latin1"));
+    return mapsShowGlibc(readFileSync("/proc/self/maps", "latin1"));
   } catch {
     return false;
   }
 }
 
+/** The tunables that, like OWN_SETTINGS, stop glibc from adjusting its thresholds. */
+const OWN_TUNABLES = /glibc\.malloc\.(?:mmap_threshold|trim_threshold|top_pad|mmap_max)=/;
+
 function ownSettings(): string | undefined {
   const set = OWN_SETTINGS.find((name) => process.env[name] !== undefined);
   if (set !== undefined) return set;
-  return /glibc\.malloc\.(mmap|trim)_threshold/.test(process.env["GLIBC_TUNABLES"] ?? "") ? "GLIBC_TUNABLES" : undefined;
+  return OWN_TUNABLES.test(process.env["GLIBC_TUNABLES"] ?? "") ? "GLIBC_TUNABLES" : undefined;
 }
 
 /**

@@ -63,8 +63,6 @@ type ReadingSocket = Socket & { _handle: Handle | null } & Record<symbol, unknow
 const READER = Symbol("ferry.reader");
 const debug = debuglog("ferry");
 let keys: OnreadKeys | null | undefined;
-/** A read has come back through `onOwnRead`: Node uses the properties as expected. */
-let proven = false;
 /** Node read a socket the usual way after it was handed over: never hand one over again. */
 let failed = false;
 let switchedOff: boolean | undefined;
@@ -102,8 +100,14 @@ function onUnprovenData(this: ReadingSocket, chunk: Buffer): void {
  */
 let lastReader: OwnReader | undefined;
 
+/** A socket's first read through ferry's callback: Node reads it as handed over, so its guard goes, and later reads skip this step. */
+function onFirstOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
+  this.off("data", onUnprovenData);
+  this[keys!.callback] = onOwnRead;
+  onOwnRead.call(this, n, buffer);
+}
+
 function onOwnRead(this: ReadingSocket, n: number, buffer: Buffer): void {
-  proven = true;
   const reader = this[READER] as OwnReader;
   reader.onRead(n, buffer);
   lastReader = reader;
@@ -144,16 +148,23 @@ export function withOwnReads(socket: Socket, head: Buffer, option?: boolean): Co
   return { head: buffered === null ? head : Buffer.concat([head, buffered]), ownReads: true };
 }
 
-/** Hands the reads of a socket `withOwnReads` approved to `reader`, and starts reading. */
-export function startOwnReads(socket: Socket, reader: OwnReader): void {
+/**
+ * Hands the reads of a socket `withOwnReads` approved to `reader`, and starts reading unless
+ * `paused`: the reader paused the socket already (the handshake's bytes filled what it may
+ * hold), and resumes it when it has room.
+ */
+export function startOwnReads(socket: Socket, reader: OwnReader, paused = false): void {
   const reading = socket as ReadingSocket;
   const { buffer, callback, generator } = keys!;
   const first = reader.nextReadBuffer();
   reading[READER] = reader;
   reading[buffer] = first;
-  reading[callback] = onOwnRead;
+  reading[callback] = onFirstOwnRead;
   reading[generator] = nextReadBuffer;
   reading._handle!.useUserBuffer!(first);
-  if (!proven) socket.on("data", onUnprovenData);
-  socket.resume();
+  socket.on("data", onUnprovenData);
+  // A pause before the handover stopped only the stream; with `onread` set, pausing again
+  // stops the handle's reads too, which would otherwise go on through `onOwnRead`.
+  if (paused) socket.pause();
+  else socket.resume();
 }

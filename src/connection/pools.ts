@@ -16,9 +16,13 @@ export function borrowParser(options: FrameParserOptions, rsv1Extension: boolean
   return parser;
 }
 
-/** Only for an idle parser (between frames, nothing buffered). */
+/**
+ * For an idle parser (between frames, nothing buffered), or one whose connection stops
+ * parsing: that one is reset, or the pool would keep its unfinished message's memory.
+ */
 export function returnParser(parser: FrameParser): void {
   parser.clearOutputs();
+  if (!parser.idle) parser.reset();
   if (parsers.length < MAX_POOLED) parsers.push(parser);
 }
 

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import { CorruptedFrameError, InvalidContinuationFrameError, PayloadTooLargeError, type WebSocketError } from "../errors.ts";
 import { isValidCloseCode, NO_STATUS_RECEIVED } from "./close-codes.ts";
 import { applyMask, copyMasked } from "./mask.ts";
@@ -68,6 +69,16 @@ const MAX_KEPT_PIECES = 32;
  */
 const GATHER_UPFRONT = 256 * 1024;
 const GATHER_RATIO = 16;
+
+/**
+ * The largest Buffer Node can allocate, and the most UTF-8 bytes a text message may have: V8's
+ * longest string is MAX_STRING_LENGTH UTF-16 units, and decoding a longer one throws, so with
+ * no limit (or a limit beyond these) a huge message would throw out of the socket's callback.
+ * Counting bytes, not units, refuses a little early only text that is mostly 3-byte characters.
+ */
+const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
+/** @internal See MAX_BUFFER_BYTES. */
+export const MAX_TEXT_BYTES = bufferConstants.MAX_STRING_LENGTH;
 
 const S_HEADER = 0;
 const S_PAYLOAD = 1;
@@ -151,11 +162,11 @@ export class FrameParser {
    * that share options differ in whether they negotiated compression, hence `rsv1Extension`.
    */
   configure(options: FrameParserOptions, rsv1Extension = options.rsv1Extension ?? false): void {
-    this.stop();
+    this.reset();
     this.state = S_HEADER;
     this.expectMasked = options.role === "server";
-    this.maxFrameSize = options.maxFrameSize > 0 ? options.maxFrameSize : Infinity;
-    this.maxMessageSize = options.maxMessageSize > 0 ? options.maxMessageSize : Infinity;
+    this.maxFrameSize = options.maxFrameSize > 0 ? Math.min(options.maxFrameSize, MAX_BUFFER_BYTES) : MAX_BUFFER_BYTES;
+    this.maxMessageSize = options.maxMessageSize > 0 ? Math.min(options.maxMessageSize, MAX_BUFFER_BYTES) : MAX_BUFFER_BYTES;
     const maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
     this.maxFragments = maxFragments > 0 ? maxFragments : Infinity;
     this.rsv1Extension = rsv1Extension;
@@ -317,6 +328,9 @@ export class FrameParser {
     if (!control && this.messageBytes + length > this.maxMessageSize) {
       return this.failEvent(new PayloadTooLargeError(`Message exceeds maxMessageSize of ${this.maxMessageSize} bytes`));
     }
+    if (!control && this.messageBytes + length > MAX_TEXT_BYTES && this.isPlainText(opcode, rsv1)) {
+      return this.failEvent(new PayloadTooLargeError(`Text message over ${MAX_TEXT_BYTES} bytes, the longest string Node can hold`));
+    }
 
     if (masked) {
       const key = this.maskKey ?? (this.maskKey = new Uint8Array(4));
@@ -344,6 +358,11 @@ export class FrameParser {
     }
     this.state = S_PAYLOAD;
     return HEADER_READ;
+  }
+
+  /** Whether a data frame with this opcode and RSV1 belongs to a text message the parser decodes (not compressed). */
+  private isPlainText(opcode: number, rsv1: boolean): boolean {
+    return opcode === OP_CONTINUATION ? this.messageOpcode === OP_TEXT && !this.messageCompressed : opcode === OP_TEXT && !rsv1;
   }
 
   private readPayload(): ParserEvent {
@@ -381,7 +400,8 @@ export class FrameParser {
     this.state = S_HEADER;
     if (!this.fin) return EV_NONE;
     const complete = this.utf8.end();
-    const bytes = this.message.take();
+    // Decoded at once and dropped: no need for a buffer of its size.
+    const bytes = this.message.take(false);
     this.resetMessage();
     this.compressed = false;
     if (!complete) return this.failEvent(invalidUtf8());
@@ -492,7 +512,7 @@ export class FrameParser {
     this.advance(n);
   }
 
-  /** The message's buffers are emptied by whoever took their bytes, or by `stop()`. */
+  /** The message's buffers are emptied by whoever took their bytes, or by `reset()`. */
   private resetMessage(): void {
     this.messageOpcode = 0;
     this.messageBytes = 0;
@@ -538,7 +558,7 @@ export class FrameParser {
     }
     this.closeCode = code;
     this.closeReason = reason;
-    this.stop();
+    this.reset();
     return EV_CLOSE;
   }
 
@@ -614,11 +634,16 @@ export class FrameParser {
     this.error = error;
     this.closeCode = error.closeCode ?? 1002;
     this.closeReason = "";
-    this.stop();
+    this.reset();
     return EV_ERROR;
   }
 
-  private stop(): void {
+  /**
+   * Ends parsing and drops every byte held: unread chunks, the message in progress, the pieces
+   * of a frame. For a parser that goes back to a pool mid-message, so that it keeps none of
+   * that memory alive; `configure` makes it usable again.
+   */
+  reset(): void {
     this.state = S_DONE;
     this.chunks.length = 0;
     this.offset = 0;

@@ -56,12 +56,18 @@ export class MessageBuffer {
     this.length += piece.length;
   }
 
-  /** The whole content, one buffer (a copy only when several are held); leaves this empty. */
-  take(): Buffer {
+  /**
+   * The whole content, one buffer (a copy only when several are held); leaves this empty.
+   * `compact`: the buffer is kept by whoever takes it, so content that fills less than 3/4 of
+   * the doubled copy buffer is copied to a buffer of its size, instead of handing out a view
+   * that holds up to twice the message's memory (and twice what maxQueuedBytes counts).
+   */
+  take(compact = true): Buffer {
     const { parts, buffer, filled, length } = this;
     this.clear();
-    const copied = buffer === undefined ? EMPTY : buffer.subarray(0, filled);
-    if (parts === undefined) return copied;
+    if (buffer === undefined) return parts === undefined ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+    const copied = buffer.subarray(0, filled);
+    if (parts === undefined) return compact && filled < buffer.length * 0.75 ? copyOf(copied) : copied;
     if (filled > 0) parts.push(copied);
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
   }
@@ -108,3 +114,9 @@ export class MessageBuffer {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+function copyOf(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(bytes.length);
+  bytes.copy(copy);
+  return copy;
+}

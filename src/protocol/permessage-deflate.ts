@@ -8,8 +8,12 @@ import {
   inflateRawSync,
   type ZlibOptions,
 } from "node:zlib";
+import { constants as bufferConstants } from "node:buffer";
 import { CorruptedFrameError, PayloadTooLargeError, type WebSocketError } from "../errors.ts";
 import type { DeflateParameters } from "./permessage-deflate-negotiation.ts";
+
+/** With no limit, a message still cannot outgrow the largest Buffer: joining its output would throw. */
+const MAX_BUFFER_BYTES = bufferConstants.MAX_LENGTH;
 
 /** RFC 7692 §7.2.1: the end of a sync flush, taken off each compressed message and put back to inflate it. */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
@@ -259,7 +263,7 @@ export class PerMessageDeflate {
    */
   decompressNow(data: Buffer, maxSize: number): Buffer | WebSocketError | undefined {
     if (!this.inflateNoContext || data.length > AT_ONCE_MAX) return undefined;
-    const limit = maxSize > 0 ? maxSize : Infinity;
+    const limit = maxSize > 0 ? Math.min(maxSize, MAX_BUFFER_BYTES) : MAX_BUFFER_BYTES;
     try {
       return inflateRawSync(withTail(data), {
         windowBits: this.inflateBits,
@@ -287,7 +291,7 @@ export class PerMessageDeflate {
   /** Inflates one whole message, failing with PayloadTooLargeError (1009) past `maxSize` bytes and CorruptedFrameError (1007) on bad data. */
   decompress(data: Buffer, maxSize: number, done: ZlibDone): void {
     const worker = this.takeInflater();
-    worker.run(withTail(data), maxSize > 0 ? maxSize : Infinity, (error, output) => {
+    worker.run(withTail(data), maxSize > 0 ? Math.min(maxSize, MAX_BUFFER_BYTES) : MAX_BUFFER_BYTES, (error, output) => {
       this.putBack(worker, this.inflateNoContext);
       done(error, output);
     });

@@ -140,7 +140,7 @@ export interface ServiceConfig {
   maxFrameSize?: number;
   /** Inbound message limit across fragments (over it: close 1009). [16 MiB] */
   maxMessageSize?: number;
-  /** Most frames one inbound message may have (over it: close 1008); 0 or less: no limit. [16384] */
+  /** Most frames one inbound message may have (over it: close 1008); 0: no limit. [16384] */
   maxFragments?: number;
   /** Whether schemas validate bound messages. [true] */
   validation?: boolean;
@@ -226,6 +226,7 @@ export function resolveServiceConfig(config: ServiceConfig = {}): ResolvedServic
     compression: resolveCompression(config.compression, "server"),
   };
   if (!(resolved.maxQueuedBytes >= 0)) throw new RangeError(`ServiceConfig.maxQueuedBytes must be 0 or more, got ${resolved.maxQueuedBytes}`);
+  if (!(Number.isInteger(resolved.maxFragments) && resolved.maxFragments >= 0)) throw new RangeError(`ServiceConfig.maxFragments must be an integer, 0 (no limit) or more, got ${resolved.maxFragments}`);
   for (const key of ["idleTimeout", "pingInterval"] as const) {
     if (!isTimerSeconds(resolved[key])) {
       throw new RangeError(`ServiceConfig.${key} must be 0 (none) to ${MAX_TIMER_SECONDS} seconds, got ${resolved[key]}`);

@@ -3,7 +3,8 @@
 // connection closes with 1008, on the server and on the client alike.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Client, PayloadTooLargeError, type Caller } from "../../src/index.ts";
+import { resolveClientConfiguration } from "../../src/client/client-configuration.ts";
+import { Client, Listener, PayloadTooLargeError, type Caller } from "../../src/index.ts";
 import { DEFAULT_MAX_FRAGMENTS } from "../../src/protocol/frame-parser.ts";
 import { eventually, RawServer, rejection, within } from "../client/raw-server.ts";
 import { RawClient } from "../conformance/raw-client.ts";
@@ -211,4 +212,17 @@ describe("client: a flood of tiny fragments", () => {
       await client.close(1000, "", 5);
     });
   }
+});
+
+describe("maxFragments: the setting itself", () => {
+  test("NaN, a negative number or a fraction is refused with a RangeError on a service and a client, instead of meaning no limit", () => {
+    const listener = new Listener(0, { host: "127.0.0.1" });
+    for (const maxFragments of [Number.NaN, -1, 1.5, Infinity]) {
+      assert.throws(() => listener.attach("/", { config: { maxFragments }, upgrade: () => ({}) }), RangeError);
+      assert.throws(() => resolveClientConfiguration({ maxFragments }), RangeError);
+    }
+    for (const maxFragments of [0, 1, DEFAULT_MAX_FRAGMENTS]) {
+      assert.equal(resolveClientConfiguration({ maxFragments }).maxFragments, maxFragments);
+    }
+  });
 });

@@ -3,7 +3,7 @@
 // Caller and on the Client: the user never sent a close frame.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type Caller, Client } from "../../src/index.ts";
+import { type Caller, Client, ConnectionClosureError } from "../../src/index.ts";
 import { RawServer } from "../client/raw-server.ts";
 import { closed, deferred, delay, openWs, startListener, within } from "../helpers/listener.ts";
 import { FIN, maskedFrame, OP_BINARY, OP_CONTINUATION, OP_PING } from "../helpers/raw-peer.ts";
@@ -156,5 +156,27 @@ describe("close() after the peer closed first", () => {
     await within(client.close(), 500, "client.close()");
     await within(client.close(1000, "done", 5), 500, "a second client.close()");
     assert.equal(client.isOpen(), false);
+  });
+});
+
+describe("closing", () => {
+  test("no onIdleTimeout once the server's close frame is out, while it waits for the peer's answer", async () => {
+    const { port, connections } = await idleService({ idleTimeout: 0.2 }, (caller) => void caller.close(1000, "", 5).catch(() => undefined));
+    const raw = await RawWebSocket.open(port, "/");
+    await raw.until(() => raw.events.some((event) => event.type === "close"), 3000, "the server's close frame");
+    // The raw peer does not answer: the server waits up to 5 s, past several idle periods.
+    await delay(1000);
+    assert.deepEqual(connections[0]!.idles, []);
+    raw.sendClose(1000);
+    await raw.waitForTcpClose(3000);
+  });
+
+  test("close() with a reason over 123 bytes is refused even after the peer closed first", async () => {
+    const server = await RawServer.start();
+    const client = await Client.connect(server.url, { webSocketCompressionEnabled: false });
+    const conn = await server.connection();
+    await conn.closeHandshake(4321, "maintenance");
+    await assert.rejects(client.close(1000, "x".repeat(124), 5), ConnectionClosureError);
+    await within(client.close(1000, "x".repeat(123), 5), 500, "client.close() with a reason of 123 bytes");
   });
 });

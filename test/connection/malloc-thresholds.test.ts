@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { mapsShowGlibc } from "../../src/connection/malloc-thresholds.ts";
 
 const run = promisify(execFile);
 const FERRY = fileURLToPath(new URL("../../src/index.ts", import.meta.url));
@@ -77,4 +78,31 @@ describe("raiseMallocThresholds", { skip: glibc ? false : "glibc's malloc only" 
     const faults = await secondFillFaults({}, { FERRY_MALLOC_TUNING: "0" });
     assert.ok(faults > BLOCK_PAGES / 2, `${faults} page faults refilling an 8 MiB block (${BLOCK_PAGES} pages)`);
   });
+});
+
+describe("which C library", () => {
+  const line = (path: string): string => `7f0c2a400000-7f0c2a428000 r--p 00000000 08:01 1835 ${path}\n`;
+
+  it("finds glibc as 2.34 and later map it, as older ones do (libc-2.31.so), and after an upgrade replaced it on disk", () => {
+    for (const path of ["/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc-2.31.so", "/lib64/libc-2.17.so", "/usr/lib/x86_64-linux-gnu/libc.so.6 (deleted)", "/lib/x86_64-linux-gnu/libc-2.31.so (deleted)"]) {
+      assert.equal(mapsShowGlibc(line("/usr/lib/libz.so.1") + line(path) + line("[heap]")), true, path);
+    }
+  });
+
+  it("does not take musl's library, or another library named libc-something, for glibc", () => {
+    for (const path of ["/lib/ld-musl-x86_64.so.1", "/usr/lib/libc.so", "/lib/libc.musl-x86_64.so.1", "/usr/lib/libcrypto.so.3", "/usr/lib/libc++.so.1"]) {
+      assert.equal(mapsShowGlibc(line(path)), false, path);
+    }
+  });
+});
+
+describe("raiseMallocThresholds and GLIBC_TUNABLES", { skip: glibc ? false : "glibc's malloc only" }, () => {
+  for (const tunable of ["glibc.malloc.top_pad=65536", "glibc.malloc.mmap_max=65536", "glibc.malloc.trim_threshold=131072"]) {
+    it(`${tunable} (which stops glibc adjusting its thresholds) leaves them alone, as NODE_DEBUG=ferry says`, async () => {
+      const environment: NodeJS.ProcessEnv = { ...process.env, GLIBC_TUNABLES: tunable, NODE_DEBUG: "ferry" };
+      for (const name of Object.keys(environment)) if (name.startsWith("MALLOC_") || name === "FERRY_MALLOC_TUNING") delete environment[name];
+      const { stderr } = await run(process.execPath, ["--import", "tsx", "--input-type=module", "-e", PROCESS, "{}"], { env: environment, timeout: 30_000 });
+      assert.match(stderr, /malloc thresholds left alone: GLIBC_TUNABLES is set/);
+    });
+  }
 });

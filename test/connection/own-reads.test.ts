@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { isScratch, type OwnReader, SCRATCH, startOwnReads, withOwnReads } from "../../src/connection/own-reads.ts";
 import { Client, Listener, type Caller } from "../../src/index.ts";
 import { selfSignedCertificate, type TestCertificate } from "../helpers/certificates.ts";
+import { buildFrame, OP_BINARY, RawClient } from "../conformance/raw-client.ts";
 
 const UPGRADE = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n";
 
@@ -132,6 +133,21 @@ describe("own reads", { skip: switchedOff }, () => {
       if (intoTarget) assert.ok(recorder.received.length >= sent.length / 4096, "each read is at most one target long");
     });
   }
+
+  it("each socket handed over keeps a 'data' guard until its first own read, and none after it", async () => {
+    for (let i = 0; i < 2; i++) {
+      const peer = await rawPeer(upgrades.port);
+      open.push(peer);
+      const [socket, head] = await upgrades.next();
+      withOwnReads(socket, head);
+      const recorder = new Recorder(false);
+      startOwnReads(socket, recorder);
+      assert.equal(socket.listenerCount("data"), 1, `socket ${i + 1}: guarded before its first read`);
+      peer.write("hello");
+      await recorder.until("hello".length);
+      assert.equal(socket.listenerCount("data"), 0, `socket ${i + 1}: no guard after its first read`);
+    }
+  });
 
   it("keeps the bytes that came with the handshake and those Node read after it", async () => {
     const peer = await rawPeer(upgrades.port, UPGRADE + "first");
@@ -324,5 +340,49 @@ await listener.immediateStop();
     assert.deepEqual(result.echoed, [true, true]);
     assert.deepEqual(result.own, [true, true, false, false]);
     assert.equal(stderr.match(/own reads off/g)?.length, 1, stderr);
+  });
+});
+
+/** Resolves once `condition` holds, or after `ms`. */
+async function polled(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+describe("own reads and backpressure", { skip: switchedOff }, () => {
+  it("a socket paused by the bytes that came with the handshake stays paused when own reads start, and resumes once the handler has room", async () => {
+    const MESSAGES = 2000;
+    const SIZE = 1024;
+    let releaseOpen!: () => void;
+    const opened = new Promise<void>((resolve) => (releaseOpen = resolve));
+    let received = 0;
+    await watchingSockets(async (accepted) => {
+      const listener = new Listener(0, { host: "127.0.0.1" });
+      listener.attach("/", {
+        config: { maxQueuedBytes: 8192 },
+        upgrade: () => ({
+          onOpen: () => opened,
+          onBinaryMessage(): void {
+            received++;
+          },
+        }),
+      });
+      await listener.start();
+      try {
+        const frames = Array.from({ length: MESSAGES }, () => buildFrame(OP_BINARY, Buffer.alloc(SIZE, 1)));
+        // 16 messages (16 KiB) with the upgrade request: the busy onOpen holds them, over maxQueuedBytes.
+        const client = await RawClient.connect(listener.port, { early: Buffer.concat(frames.slice(0, 16)) });
+        void client.send(Buffer.concat(frames.slice(16))).catch(() => undefined);
+        const server = accepted[0]!;
+        await polled(() => server.bytesRead >= MESSAGES * SIZE, 1500);
+        assert.ok(server.bytesRead < 256 * 1024, `the server read ${server.bytesRead} bytes while its handler held 16 KiB`);
+        releaseOpen();
+        await polled(() => received === MESSAGES, 20_000);
+        assert.equal(received, MESSAGES);
+        client.destroy();
+      } finally {
+        await listener.immediateStop();
+      }
+    });
   });
 });

@@ -190,3 +190,25 @@ describe("MessageBuffer", () => {
     assert.ok(buffer.take().equals(plain));
   });
 });
+
+describe("FrameParser: the memory of an assembled message", () => {
+  it("a message of small fragments is handed out in memory of its size, not in the doubled buffer it was assembled in", () => {
+    // 33 fragments of 10,000 bytes: assembled in a buffer grown to 655,360 bytes, half used.
+    const payload = bytes(330_000);
+    const parser = new FrameParser(SERVER);
+    parser.push(fragmented(OP_BINARY, payload, Array.from({ length: 33 }, () => 10_000), true));
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(payload));
+    assert.equal(parser.data.buffer.byteLength, payload.length, "the message's memory");
+  });
+
+  it("a message that fills most of its buffer is handed out in it, which is under 4/3 of its size", () => {
+    // 31 fragments of 10,000 bytes fill 95% of a 327,680-byte buffer.
+    const payload = bytes(310_000);
+    const parser = new FrameParser(SERVER);
+    parser.push(fragmented(OP_BINARY, payload, Array.from({ length: 31 }, () => 10_000), true));
+    assert.equal(parser.next(), EV_BINARY);
+    assert.ok(parser.data.equals(payload));
+    assert.ok(parser.data.buffer.byteLength <= payload.length / 0.75);
+  });
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { constants as bufferConstants } from "node:buffer";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
@@ -1083,5 +1084,33 @@ describe("FrameParser: reads into a reused buffer and into read targets", () => 
     parser.push(Buffer.from("wo"));
     assert.equal(parser.next(), EV_TEXT);
     assert.equal(parser.text, "two");
+  });
+});
+
+describe("FrameParser: messages longer than Node can hold", () => {
+  const { MAX_LENGTH, MAX_STRING_LENGTH } = bufferConstants;
+
+  it("refuses a text frame over the longest string with 1009 from its header, with no limit set, instead of throwing when decoding", () => {
+    const events = parseAll(SERVER, c({ opcode: OP_TEXT, declaredLength: MAX_STRING_LENGTH + 1, lengthForm: 64 }));
+    assertError(events[0], 1009, PayloadTooLargeError);
+  });
+
+  it("refuses the continuation that takes a text message over the longest string, and above a limit that allows it", () => {
+    const options: FrameParserOptions = { role: "server", maxFrameSize: 0, maxMessageSize: 1024 * 1024 * 1024 };
+    const events = parseAll(options, c({ opcode: OP_TEXT, fin: false, payload: "abc" }), c({ opcode: OP_CONTINUATION, declaredLength: MAX_STRING_LENGTH - 2, lengthForm: 64 }));
+    assertError(events[0], 1009, PayloadTooLargeError);
+  });
+
+  it("accepts text up to the longest string, and binary or compressed text beyond it (waiting for the payload)", () => {
+    assert.deepEqual(parseAll(SERVER, c({ opcode: OP_TEXT, declaredLength: MAX_STRING_LENGTH, lengthForm: 64 })), []);
+    assert.deepEqual(parseAll(SERVER, c({ opcode: OP_BINARY, declaredLength: MAX_STRING_LENGTH + 1, lengthForm: 64 })), []);
+    assert.deepEqual(parseAll({ ...SERVER, rsv1Extension: true }, c({ opcode: OP_TEXT, rsv: 0x40, declaredLength: MAX_STRING_LENGTH + 1, lengthForm: 64 })), []);
+  });
+
+  it("refuses a binary frame over the largest Buffer with 1009, with no limit or a larger one", () => {
+    for (const limit of [0, MAX_LENGTH * 2]) {
+      const options: FrameParserOptions = { role: "server", maxFrameSize: limit, maxMessageSize: limit };
+      assertError(parseAll(options, c({ opcode: OP_BINARY, declaredLength: MAX_LENGTH + 1, lengthForm: 64 }))[0], 1009, PayloadTooLargeError);
+    }
   });
 });
