@@ -44,7 +44,7 @@ function service(path: string, auth: NonNullable<UpgradeService["config"]>["auth
   };
 }
 
-describe("auth on the upgrade (file user store)", async () => {
+describe("auth on the upgrade (file user store)", { timeout: 60_000 }, async () => {
   const listener = await startListener({
     "/one": service("/one", [{ fileUserStoreConfig: { path: first } }]),
     "/scoped": service("/scoped", [{ fileUserStoreConfig: { path: first }, scopes: ["write", "admin"] }]),
