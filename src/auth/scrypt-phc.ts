@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from "node:crypto";
 
 /**
- * Bounds on what a PHC string may ask of scrypt. A user store file is configuration, but a
+ * @internal Bounds on what a PHC string may ask of scrypt. A user store file is configuration, but a
  * wrong one must not make every upgrade cost seconds of CPU or gigabytes of memory: N·r·p
  * at most 2^20 (four times `hashPassword`'s cost) and 128·N·r at most 256 MiB.
  */
@@ -17,7 +17,7 @@ export const SCRYPT_LIMITS = {
   maxHashBytes: 64,
 } as const;
 
-/** A parsed `$scrypt$ln=…,r=…,p=…$<salt>$<hash>` string. */
+/** @internal A parsed `$scrypt$ln=…,r=…,p=…$<salt>$<hash>` string. */
 export interface ScryptPhc {
   /** log2 of scrypt's cost N. */
   readonly ln: number;
@@ -33,13 +33,13 @@ export interface ScryptPhc {
 
 const PHC = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,3}),p=(\d{1,3})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/;
 
-/** Whether a stored password is meant as a PHC string rather than a plain password. */
+/** @internal Whether a stored password is meant as a PHC string rather than a plain password. */
 export function isScryptPhc(stored: string): boolean {
   return stored.startsWith("$scrypt$");
 }
 
 /**
- * Parses a PHC string and checks it against {@link SCRYPT_LIMITS}.
+ * @internal Parses a PHC string and checks it against {@link SCRYPT_LIMITS}.
  * @throws RangeError saying what is wrong (the caller names the file and user).
  */
 export function parseScryptPhc(text: string): ScryptPhc {
@@ -63,7 +63,7 @@ export function parseScryptPhc(text: string): ScryptPhc {
   return { ln, r, p, salt, hash };
 }
 
-/** Whether `password` derives the PHC's hash; the comparison takes the same time wherever the keys differ. */
+/** @internal Whether `password` derives the PHC's hash; the comparison takes the same time wherever the keys differ. */
 export async function verifyScryptPhc(password: string, phc: ScryptPhc): Promise<boolean> {
   const key = await deriveKey(password, phc.salt, phc.hash.length, phc);
   return timingSafeEqual(key, phc.hash);
