@@ -34,10 +34,13 @@ export type {
   JsonSchema,
 } from "./asyncapi/document.ts";
 export type { JsonSchemaHook } from "./asyncapi/json-schema.ts";
+export type { FileUserStoreConfig } from "./auth/file-user-store.ts";
+export type { ListenerAuthConfig, Scopes } from "./auth/listener-auth.ts";
+export type { Principal } from "./auth/principal.ts";
+export { hashPassword } from "./auth/scrypt-phc.ts";
 export type { RemoteAddress } from "./server/caller.ts";
 export type {
   NotAService,
-  Principal,
   Service,
   ServiceConfig,
   ServiceLiteral,

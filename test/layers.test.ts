@@ -11,6 +11,7 @@ const FORBIDDEN: Record<string, string[]> = {
   connection: ["binding", "peer", "server", "client"],
   binding: ["connection", "peer", "server", "client"],
   peer: ["server", "client"],
+  auth: ["server", "client", "peer", "cli", "asyncapi", "tls"],
 };
 
 test("no layer imports one above it", () => {

@@ -2,10 +2,12 @@
 import { parseArgs } from "node:util";
 import { Listener } from "../server/listener.ts";
 import { ASYNCAPI_USAGE, asyncapiCommand } from "./asyncapi-command.ts";
+import { HASH_PASSWORD_USAGE, hashPasswordCommand } from "./hash-password-command.ts";
 
 const USAGE = `Usage: ferry serve [--port 9090] [--host 0.0.0.0] [--path /]
   serve   an echo service: every message goes back to its sender
-Usage: ${ASYNCAPI_USAGE}`;
+Usage: ${ASYNCAPI_USAGE}
+Usage: ${HASH_PASSWORD_USAGE}`;
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -37,6 +39,9 @@ switch (command) {
   case "asyncapi":
     // The module may have started servers of its own: the document is out, so exit.
     process.exit(await asyncapiCommand(rest));
+  case "hash-password":
+    process.exitCode = await hashPasswordCommand(rest);
+    break;
   case "--help":
   case "-h":
   case "help":

@@ -3,6 +3,7 @@ import type { Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { ListenerAuth } from "../auth/listener-auth.ts";
 import { Connection, type ConnectionOptions } from "../connection/connection.ts";
 import { withOwnReads } from "../connection/own-reads.ts";
 import { AuthnError, AuthzError, UpgradeError } from "../errors.ts";
@@ -82,6 +83,8 @@ interface Attached {
   config: ResolvedServiceConfig;
   /** One options object for all of the service's connections. */
   connectionOptions: ConnectionOptions;
+  /** The service's logins, loaded at attach; undefined without `auth`. */
+  auth: ListenerAuth | undefined;
 }
 
 type AnyServer = HttpServer | HttpsServer;
@@ -188,9 +191,12 @@ export class Listener {
    * Attaches an upgrade service at a path such as `/chat/{room}`; works before and after start.
    * @throws RangeError when the service's `config` has a negative size, or a timeout that is
    * negative or longer than Node's timers keep (2147483.647 seconds).
+   * @throws WebSocketError when an `auth` file is missing, unreadable or malformed.
    */
   attach(path: string, upgradeService: UpgradeService): void {
     const config = resolveServiceConfig(upgradeService.config);
+    const authConfig = upgradeService.config?.auth;
+    const auth = authConfig === undefined ? undefined : ListenerAuth.load(authConfig);
     const connectionOptions: ConnectionOptions = {
       role: "server",
       maxFrameSize: config.maxFrameSize,
@@ -204,7 +210,7 @@ export class Listener {
       compression: config.compression,
       mallocTuning: this.mallocTuning,
     };
-    this.router.add(path, { path, upgradeService, config, connectionOptions });
+    this.router.add(path, { path, upgradeService, config, connectionOptions, auth });
   }
 
   /** The attached services by path, for tools that describe the listener (AsyncAPI). */
@@ -355,7 +361,7 @@ export class Listener {
       return;
     }
 
-    const { upgradeService, config, connectionOptions } = match.value;
+    const { upgradeService, config, connectionOptions, auth } = match.value;
     const deflate = this.negotiateDeflate(request, config);
     if (deflate === null) {
       this.refuse(socket, { status: 400, body: "Malformed Sec-WebSocket-Extensions header" });
@@ -374,7 +380,11 @@ export class Listener {
         // A half-open peer may finish its body after the 408: the request is already answered.
         if (!this.isOpenForAnswer(socket)) return;
       }
-      const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params);
+      // SPEC §9.2: 401/403 before upgrade() runs, within the same deadline.
+      const verdict = auth === undefined ? undefined : await auth.check(request.headers.authorization);
+      if (verdict !== undefined && !this.isOpenForAnswer(socket)) return;
+      if (verdict?.refusal !== undefined) return this.refuse(socket, verdict.refusal);
+      const upgradeRequest = createUpgradeRequest(request, path, queryAt < 0 ? "" : url.slice(queryAt + 1), match.params, verdict?.principal);
       outcome = await upgradeService.upgrade(upgradeRequest);
     } catch (error) {
       if (this.isOpenForAnswer(socket)) this.refuse(socket, refusalForThrown(error));

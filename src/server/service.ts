@@ -1,4 +1,6 @@
 import type { PeerCertificate } from "node:tls";
+import type { ListenerAuthConfig } from "../auth/listener-auth.ts";
+import type { Principal } from "../auth/principal.ts";
 import { type CompressionOptions, type ResolvedCompression, resolveCompression } from "../connection/compression.ts";
 import type { WebSocketError } from "../errors.ts";
 import { isTimerSeconds, MAX_TIMER_SECONDS } from "../peer/peer-handle.ts";
@@ -96,16 +98,6 @@ export type Service = object & ServiceMethods & NotAService;
 /** A service written as an object literal, custom methods and all. */
 export type ServiceLiteral = ServiceMethods & { readonly [method: `on${string}`]: unknown };
 
-/** Who authenticated on the upgrade (SPEC §9.2). */
-export interface Principal {
-  /** Who the user is: the user store's user name, or the token's subject. */
-  readonly userId: string;
-  /** The scopes the user holds. */
-  readonly scopes: readonly string[];
-  /** The token's claims (a JWT's payload, or an introspection answer) when a token authenticated the user. */
-  readonly claims?: Readonly<Record<string, unknown>>;
-}
-
 /** What an upgrade service sees of the HTTP request (SPEC §3). */
 export interface UpgradeRequest {
   /** The HTTP method: always "GET" by the time `upgrade()` sees it. */
@@ -160,6 +152,11 @@ export interface ServiceConfig {
   pingInterval?: number;
   /** How permessage-deflate is negotiated and run, when the listener's `webSocketCompressionEnabled` allows it. */
   compression?: CompressionOptions;
+  /**
+   * Logins the upgrade requires (SPEC §9.2), tried in list order before `upgrade()` runs:
+   * 401 or 403 without a fitting `Authorization`, else `UpgradeRequest.principal`. Files are read at attach.
+   */
+  auth?: readonly ListenerAuthConfig[];
 }
 
 /**

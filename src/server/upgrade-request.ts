@@ -2,7 +2,8 @@ import type { IncomingMessage } from "node:http";
 import type { PeerCertificate, TLSSocket } from "node:tls";
 import { headersFromRaw } from "../protocol/handshake.ts";
 import type { RemoteAddress } from "./caller.ts";
-import type { Principal, UpgradeRequest } from "./service.ts";
+import type { Principal } from "../auth/principal.ts";
+import type { UpgradeRequest } from "./service.ts";
 
 /** Builds what the service sees from Node's request. */
 export function createUpgradeRequest(
@@ -10,8 +11,9 @@ export function createUpgradeRequest(
   path: string,
   query: string,
   params: Record<string, string>,
+  principal: Principal | undefined,
 ): UpgradeRequest {
-  return new NodeUpgradeRequest(request, path, query, params);
+  return new NodeUpgradeRequest(request, path, query, params, principal);
 }
 
 /**
@@ -24,7 +26,6 @@ class NodeUpgradeRequest implements UpgradeRequest {
   readonly method: string;
   readonly secure: boolean;
   readonly peerCertificate: PeerCertificate | undefined;
-  readonly principal: Principal | undefined = undefined;
   private parsedHeaders: Headers | undefined;
   private parsedCookies: Map<string, string> | undefined;
   private parsedQuery: URLSearchParams | undefined;
@@ -34,6 +35,7 @@ class NodeUpgradeRequest implements UpgradeRequest {
     readonly path: string,
     private readonly rawQuery: string,
     readonly params: Record<string, string>,
+    readonly principal: Principal | undefined,
   ) {
     this.method = request.method ?? "GET";
     const socket = request.socket;
