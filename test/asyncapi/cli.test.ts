@@ -1,41 +1,16 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, describe, test, type TestContext } from "node:test";
 import { asyncapiCommand } from "../../src/cli/asyncapi-command.ts";
 import type { AsyncAPIDocument } from "../../src/index.ts";
+import { type FerryRun, runFerry } from "../helpers/ferry-command.ts";
 import { parseValid } from "./validate.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `ferry …` from source through tsx, as `npm start` and the tests do; killed after 30 s. */
-function ferry(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-      cwd: root,
-      env: { ...process.env, FERRY_LOG: "silent" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** Runs `ferry …` with stdin closed. */
+function ferry(...args: string[]): Promise<FerryRun> {
+  return runFerry(args);
 }
 
 // Each run starts node and tsx (about a second): the tests run side by side.

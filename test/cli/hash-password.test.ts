@@ -1,27 +1,11 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { parseScryptPhc, verifyScryptPhc } from "../../src/auth/scrypt-phc.ts";
+import { type FerryRun, runFerry } from "../helpers/ferry-command.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-
-/** Runs `ferry hash-password …` from source with `input` piped to stdin; killed after 30 s. */
-function ferry(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "hash-password", ...args], { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+/** Runs `ferry hash-password …` with `input` piped to stdin. */
+function ferry(args: string[], input: string): Promise<FerryRun> {
+  return runFerry(["hash-password", ...args], input);
 }
 
 describe("ferry hash-password", () => {
